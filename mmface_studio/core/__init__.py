@@ -1,0 +1,1 @@
+"""Qt-free document model: parameter spaces, performances, projects."""
