@@ -1,0 +1,1 @@
+"""vispy/OpenGL viewport for the head."""

@@ -1,0 +1,63 @@
+"""Headless rendering of the head to a PNG, for ``mmface-studio render`` and documentation.
+
+Uses vispy's EGL backend (Mesa surfaceless; no X server needed) when no vispy
+application is running yet, otherwise whatever backend the process already uses.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from mmface_studio.rig.base import Rig
+
+
+def _ensure_backend() -> None:
+    """Pick EGL (headless) unless this process already runs a vispy app (e.g. the GUI)."""
+    from vispy import app
+    from vispy.app import _default_app
+
+    if _default_app.default_app is not None:
+        return
+    os.environ.setdefault("EGL_PLATFORM", "surfaceless")
+    try:
+        app.use_app("egl")
+    except Exception:  # noqa: BLE001 - EGL missing: Qt gives its own clear error if it fails too
+        app.use_app("pyside6")
+
+
+def render_rig(rig: Rig, params: np.ndarray, *, size: tuple[int, int] = (800, 800), view: str = "front",
+               wireframe: bool = False) -> np.ndarray:
+    """RGBA uint8 image of ``rig`` deformed by ``params``."""
+    _ensure_backend()
+    from vispy import scene
+
+    from mmface_studio.ui.theme import VIEWPORT_BG
+    from mmface_studio.ui.viewport.head_scene import HeadScene, apply_view, frame_bounds, setup_camera
+
+    canvas = scene.SceneCanvas(size=size, show=False, bgcolor=VIEWPORT_BG)
+    try:
+        view_box = canvas.central_widget.add_view()
+        cam = setup_camera(view_box)
+        head = HeadScene(view_box)
+        head.set_rig(rig)
+        head.update_vertices(rig.deform(params))
+        head.set_wireframe(wireframe)
+        lo, hi = head.head_bounds()
+        frame_bounds(cam, lo, hi)
+        apply_view(cam, view)
+        return canvas.render()
+    finally:
+        canvas.close()
+
+
+def save_png(image: np.ndarray, path: str | Path) -> Path:
+    """Write an RGBA image as PNG through Qt-free vispy.io."""
+    from vispy.io import write_png
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_png(str(out), image)
+    return out
