@@ -127,7 +127,7 @@ class ParameterSpace:
     def as_dict(self, vector: np.ndarray) -> dict[str, float]:
         if vector.shape != (len(self),):
             raise SpaceError(f"{self.name} vector needs {len(self)} values, got shape {vector.shape}.")
-        return {n: float(v) for n, v in zip(self.names, vector)}
+        return {n: float(v) for n, v in zip(self.names, vector, strict=True)}
 
 
 def _arkit_group(name: str) -> str:

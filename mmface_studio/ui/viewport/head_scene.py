@@ -19,10 +19,11 @@ from mmface_studio.ui.viewport.materials import material_for
 
 VIEWS: dict[str, tuple[float, float]] = {
     # name: (azimuth, elevation) in degrees for vispy's TurntableCamera (Y-up scene).
-    "front": (0.0, 0.0),
-    "three-quarter": (-35.0, 8.0),
-    "side": (-90.0, 0.0),
-    "back": (180.0, 0.0),
+    # With up="+y", azimuth 90 puts the camera on +Z, in front of a +Z-facing head.
+    "front": (90.0, 0.0),
+    "three-quarter": (55.0, 8.0),
+    "side": (0.0, 0.0),
+    "back": (-90.0, 0.0),
 }
 
 
@@ -36,7 +37,7 @@ class _PartMesh:
 
 
 #: Key light direction in camera space (from above, left and in front of the viewer).
-KEY_LIGHT = np.array([0.45, -0.55, -1.0, 0.0])
+KEY_LIGHT = np.array([0.3, -0.4, -1.0, 0.0])
 
 
 class HeadScene:
@@ -132,6 +133,9 @@ def _mesh_data(vertices: np.ndarray, normals: np.ndarray, ids: np.ndarray, faces
 def setup_camera(view: scene.widgets.ViewBox) -> scene.cameras.TurntableCamera:
     """Turntable camera with the scene's Y axis up, as both rigs are Y-up."""
     cam = scene.cameras.TurntableCamera(fov=30.0, azimuth=0.0, elevation=0.0, up="+y")
+    # vispy's default near/far ratio (1e7) assumes a 24-bit depth buffer; offscreen FBOs and some
+    # software GL contexts give 16 bits, which made back faces bleed through. Near = d/~32, far = d*~32.
+    cam.depth_value = 100.0
     view.camera = cam
     return cam
 

@@ -10,7 +10,7 @@ class Material:
     color: tuple[float, float, float, float]
     shininess: float
     specular: tuple[float, float, float, float]
-    ambient: tuple[float, float, float, float] = (0.32, 0.32, 0.34, 1.0)
+    ambient: tuple[float, float, float, float] = (0.42, 0.42, 0.44, 1.0)
 
 
 MATERIALS: dict[str, Material] = {
