@@ -34,6 +34,8 @@ def main_window(qtbot, default_head):
     window.resize(1280, 800)
     window.show()
     qtbot.waitExposed(window)
+    window.activateWindow()
+    qtbot.waitActive(window)
     window.set_rig(default_head)
     window.transport.pause()
     window.transport.seek(0)

@@ -33,7 +33,6 @@ def test_tour_plays_and_transport_keys_step_frames(main_window, qtbot) -> None:
     qtbot.waitUntil(lambda: transport.frame > 5, timeout=5000)
     transport.pause()
     frame = transport.frame
-    main_window.activateWindow()
     qtbot.keyClick(main_window, Qt.Key_Right)
     assert transport.frame == frame + 1
     qtbot.keyClick(main_window, Qt.Key_Left)
