@@ -56,6 +56,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.rig_label)
         self._frame_times: list[float] = []
         self._build_menus()
+        self.resizeDocks([self.identity_dock, self.channels_dock], [300, 420], Qt.Vertical)
+        self.resizeDocks([self.identity_dock], [340], Qt.Horizontal)
 
     # ----------------------------------------------------------------- building
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
