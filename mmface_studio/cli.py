@@ -97,6 +97,49 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Speech file -> performance file (.npz/.json with provenance, or Live Link Face .csv)."""
+    from pathlib import Path
+
+    from mmface_studio.audio import AudioError, load_audio
+    from mmface_studio.core.performance_io import PerformanceFileError, save_performance
+    from mmface_studio.engine import EmotionTrack, GenerationRequest, Pipeline, RequestError
+    from mmface_studio.export import arkit_csv
+
+    out = Path(args.output)
+    if out.suffix.lower() not in (".npz", ".json", ".csv"):
+        raise CliError(f"-o must end in .npz, .json or .csv; got '{out.name}'.")
+    transcript = args.transcript
+    if transcript and Path(transcript).is_file():
+        transcript = Path(transcript).read_text(encoding="utf-8", errors="replace").strip()
+    try:
+        clip = load_audio(args.audio)
+        request = GenerationRequest(audio=clip, transcript=transcript or None, prompt=args.prompt or "",
+                                    emotion=args.emotion or EmotionTrack.neutral(),
+                                    pose_seed=args.seed, pose_style=args.pose_style, fps=args.fps,
+                                    blink_seed=args.seed)
+        pipeline = Pipeline()
+        perf = pipeline.run(request)
+    except (AudioError, RequestError) as exc:
+        raise CliError(str(exc)) from None
+    for warning in clip.warnings:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    analysis = pipeline.last_analysis
+    if analysis is not None and analysis.fallback_reason:
+        print(f"warning: {analysis.fallback_reason}", file=sys.stderr)
+    try:
+        if out.suffix.lower() == ".csv":
+            arkit_csv.write_to_file(perf, out)
+        else:
+            save_performance(perf, out)
+    except (OSError, PerformanceFileError) as exc:
+        raise CliError(f"Could not write {out}: {getattr(exc, 'strerror', None) or exc}") from None
+    mode = analysis.mode if analysis is not None else "?"
+    print(f"{out}: {perf.frame_count} frames at {perf.fps:g} fps ({perf.duration:.2f} s), {perf.space.name}, "
+          f"phonetic track by {mode}")
+    return 0
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     from mmface_studio.ui.app import run_gui
 
@@ -113,6 +156,17 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--screenshot", help="save a window screenshot once the head is shown, then quit")
     gui.add_argument("--quit-after", type=int, metavar="MS", help="quit after MS milliseconds")
     gui.set_defaults(func=cmd_gui)
+
+    gen = sub.add_parser("generate", help="speech audio -> performance (.npz, .json or Live Link Face .csv)")
+    gen.add_argument("audio", help="WAV, FLAC, OGG or MP3 speech recording")
+    gen.add_argument("--transcript", help="transcript text, or a file holding it (enables forced alignment)")
+    gen.add_argument("--prompt", help="text prompt (recorded in provenance; used by neural engines)")
+    gen.add_argument("--emotion", help="emotion keys, e.g. happiness:0.8@0,sadness:0.6@3.5")
+    gen.add_argument("--pose-style", default="calm", help="calm, animated, nodding or shaking")
+    gen.add_argument("--seed", type=int, default=0, help="seed for head motion and blinks")
+    gen.add_argument("--fps", type=float, default=30.0)
+    gen.add_argument("-o", "--output", required=True, help="out.npz, out.json or out.csv")
+    gen.set_defaults(func=cmd_generate)
 
     rig = sub.add_parser("rig", help="inspect rigs")
     rig_sub = rig.add_subparsers(dest="rig_command", required=True)

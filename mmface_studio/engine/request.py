@@ -331,6 +331,7 @@ class Analysis:
     feature_rate: float = 100.0
     mode: str = ""
     words: tuple[tuple[str, float, float], ...] = ()
+    fallback_reason: str | None = None  # why alignment fell back to recognition, for the user
     key: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -374,7 +375,8 @@ class Analysis:
         if duration is None:
             duration = getattr(track, "duration", None)
         return cls(tuple(track.phones), features.energy_db, f0, duration,
-                   float(getattr(features, "fps", 100.0)), str(getattr(track, "mode", "")), words)
+                   float(getattr(features, "fps", 100.0)), str(getattr(track, "mode", "")), words,
+                   getattr(track, "fallback_reason", None))
 
     def frame_count(self, fps: float) -> int:
         """Frames of a performance at ``fps``: frame f shows time f / fps, the last one before the end."""
