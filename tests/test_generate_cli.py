@@ -32,7 +32,7 @@ def generated(tmp_path_factory) -> dict[str, Path]:
         pytest.skip(f"shared speech clip missing: {CLIP}")
     out = tmp_path_factory.mktemp("gen")
     paths = {suffix: out / f"take.{suffix}" for suffix in ("npz", "json", "csv")}
-    for suffix, path in paths.items():
+    for path in paths.values():
         result = run("generate", str(CLIP), "--transcript", TEXT, "--emotion", "happiness:0.8@0,sadness:0.6@2",
                      "--pose-style", "nodding", "--seed", "7", "-o", str(path))
         assert result.returncode == 0, result.stderr

@@ -78,6 +78,8 @@ def load_performance(path: str | Path) -> Performance:
                 values = np.asarray(data["values"], dtype=np.float32)
         elif suffix == ".json":
             doc = json.loads(src.read_text())
+            if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+                raise PerformanceFileError(f"{src.name} is not an MMFace Studio performance file.")
             header, values = doc, np.asarray(doc["values"], dtype=np.float32)
         else:
             raise PerformanceFileError(f"{src.name}: expected a .npz or .json performance file.")
