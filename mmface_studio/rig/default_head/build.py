@@ -38,7 +38,7 @@ from mmface_studio.rig.default_head.mouth import ensure_jaw_followers, limit_jaw
 from mmface_studio.rig.default_head.skeleton import JOINTS, joint_anchors, parent_indices, skin_weights
 
 #: Bump when the output of :func:`build_head` changes for the same source files.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 
 #: Body vertices with ``n . x > d`` (native decimetres) are kept: the plane of
 #: hm08's edge loop at the base of the neck (rises 0.3 dm per dm towards the back).
@@ -273,6 +273,12 @@ def build_head(root: Path) -> tuple[HeadData, dict[str, object]]:
     jaw_fixed = ensure_jaw_followers(unit_offsets, mesh.vertices, followers, teeth, jaw_skin)
     jaw_scales = limit_jaw_followers(unit_offsets, mesh.vertices, followers, tris[0][2], lining, LIP_MARGIN)
     blend = np.stack([field(unit_offsets[name]) for name in ARKIT_BLENDSHAPES]) * scale
+    # Gaze has one source of truth: the eye joints (LeftEyeYaw/...). The eyeLook* units keep their
+    # lid motion but not their eyeball motion, or a Live Link take (which carries both) turns the
+    # eyes twice.
+    for k, name in enumerate(ARKIT_BLENDSHAPES):
+        if name.startswith("eyeLook"):
+            blend[k, len(src):] = 0.0
 
     # --- identity targets, re-anchored at the neck base ---
     targets: dict[str, tuple[np.ndarray, np.ndarray]] = {}
