@@ -406,7 +406,7 @@ def test_second_load_comes_from_the_cache(rig: DefaultHeadRig, cache_dir: Path) 
     assert again.cache_info["from_cache"] is True
     np.testing.assert_array_equal(again.rest_vertices(), rig.rest_vertices())
     np.testing.assert_array_equal(again.faces, rig.faces)
-    assert not list(cache_dir.glob("*.tmp")), "no temporary files left behind"
+    assert not list(cache_dir.glob(".*.part")), "no temporary files left behind"
 
 
 @pytest.fixture()

@@ -14,14 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from mmface_studio.core.atomic import atomic_write
 from mmface_studio.rig.default_head import source
 from mmface_studio.rig.default_head.build import BUILDER_VERSION, HeadData, build_head, identity_target_names
 
@@ -52,23 +50,6 @@ def cache_paths(cache_dir: Path) -> tuple[Path, Path]:
     return cache_dir / f"{CACHE_STEM}.npz", cache_dir / f"{CACHE_STEM}.json"
 
 
-def _atomic_write(path: Path, write: Callable[[object], None], mode: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def read_cache(cache_dir: Path, digest: str) -> HeadData | None:
     """The cached head if it exists, matches ``digest`` and reads back cleanly; otherwise None."""
     npz_path, meta_path = cache_paths(cache_dir)
@@ -94,9 +75,9 @@ def write_cache(cache_dir: Path, data: HeadData, digest: str, meta: dict[str, ob
     npz_path, meta_path = cache_paths(cache_dir)
     arrays = data.arrays()
     arrays["_source_sha256"] = np.array(digest)
-    _atomic_write(npz_path, lambda handle: np.savez(handle, **arrays), "wb")
+    atomic_write(npz_path, lambda handle: np.savez(handle, **arrays))
     text = json.dumps({**meta, "builder_version": BUILDER_VERSION, "source_sha256": digest}, indent=2)
-    _atomic_write(meta_path, lambda handle: handle.write(text), "w")
+    atomic_write(meta_path, lambda handle: handle.write(text.encode("utf-8")))
 
 
 def load_or_build(
