@@ -50,7 +50,7 @@ def test_rig_info_on_a_flame_file(tmp_path) -> None:
     assert info["space"] == "flame56" and "jaw_x" in info["channels"]
 
 
-@pytest.mark.parametrize("kind", ["malicious", "truncated", "missing", "text"])
+@pytest.mark.parametrize("kind", ["malicious", "truncated", "missing", "text", "missing-keys"])
 def test_bad_flame_files_give_one_clear_line(tmp_path, kind) -> None:
     from mmface_studio.rig.flame.synthetic import write_malicious_pickle, write_synthetic_flame
 
@@ -62,10 +62,20 @@ def test_bad_flame_files_give_one_clear_line(tmp_path, kind) -> None:
         path.write_bytes(path.read_bytes()[:1500])
     elif kind == "text":
         path.write_text("this is not a model\n")
+    elif kind == "missing-keys":
+        import pickle
+
+        from mmface_studio.rig.flame.synthetic import synthetic_flame_dict
+
+        model = synthetic_flame_dict(vertex_count_hint=600)
+        del model["posedirs"]
+        path.write_bytes(pickle.dumps(model, protocol=2))
     result = run_cli("rig", "info", "--flame", str(path))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("mmface-studio: error:") and len(result.stderr) > 40
+    if kind == "missing-keys":
+        assert "posedirs" in result.stderr
 
 
 def _png_size(path: Path) -> tuple[int, int]:

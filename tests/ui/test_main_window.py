@@ -94,7 +94,7 @@ def _close_next_message_box(found: list[str]) -> None:
     QTimer.singleShot(50, check)
 
 
-@pytest.mark.parametrize("kind", ["malicious", "truncated", "not-flame"])
+@pytest.mark.parametrize("kind", ["malicious", "truncated", "not-flame", "missing-keys"])
 def test_bad_flame_file_shows_a_message_and_keeps_the_head(main_window, qtbot, tmp_path, kind) -> None:
     import pickle
 
@@ -106,6 +106,12 @@ def test_bad_flame_file_shows_a_message_and_keeps_the_head(main_window, qtbot, t
     elif kind == "truncated":
         write_synthetic_flame(path)
         path.write_bytes(path.read_bytes()[:2000])
+    elif kind == "missing-keys":
+        from mmface_studio.rig.flame.synthetic import synthetic_flame_dict
+
+        model = synthetic_flame_dict(vertex_count_hint=600)
+        del model["posedirs"], model["weights"]
+        path.write_bytes(pickle.dumps(model, protocol=2))
     else:
         path.write_bytes(pickle.dumps({"hello": [1, 2, 3]}))
     rig_before = main_window.rig
