@@ -98,6 +98,18 @@ class Rig(ABC):
     def blendshape_deltas(self) -> np.ndarray:
         """(S, V, 3) float32 per-vertex offsets of ``blendshape_names`` (identity applied)."""
 
+    @abstractmethod
+    def joint_rotations(self, params: np.ndarray) -> np.ndarray:
+        """(J, 3, 3) local joint rotations (about each joint's rest position) for a parameter vector.
+
+        With :meth:`blendshape_weights` this is what exporters write: a skinned
+        mesh with blendshapes reproduces ``deform`` (up to FLAME's pose correctives).
+        """
+
+    @abstractmethod
+    def blendshape_weights(self, params: np.ndarray) -> np.ndarray:
+        """(S,) weights of ``blendshape_names`` for a parameter vector."""
+
     def vertex_colors(self) -> np.ndarray | None:
         """Optional (V, 4) float32 RGBA base colours (e.g. iris and pupil on the eyes).
 

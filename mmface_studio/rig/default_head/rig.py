@@ -153,6 +153,10 @@ class DefaultHeadRig(Rig):
             rot[j] = euler_yxz(params[yaw], params[pitch], params[roll])
         return rot
 
+    def blendshape_weights(self, params: np.ndarray) -> np.ndarray:
+        """The 52 ARKit weights: the rig's blendshapes are the ARKit face units themselves."""
+        return self._as_vector(params)[:_N_SHAPES].copy()
+
     def joint_transforms(self, params: np.ndarray | Mapping[str, float]) -> np.ndarray:
         """(J, 3, 4) skinning matrices (rest space -> posed space) for a parameter vector."""
         vec = self._as_vector(params)

@@ -145,6 +145,15 @@ class FlameRig(Rig):
         transforms = global_transforms(self._parents, joints, rotations)
         return linear_blend_skin(shaped.reshape(self._nv, 3), self.skin_weights, transforms)
 
+    def joint_rotations(self, params: np.ndarray) -> np.ndarray:
+        """(5, 3, 3) local rotations of global, neck, jaw and the eyes."""
+        vec = self._as_vector(params)
+        return rodrigues(vec[self._pose_index].reshape(len(JOINT_NAMES), 3))
+
+    def blendshape_weights(self, params: np.ndarray) -> np.ndarray:
+        """The 50 expression coefficients (FLAME's expression basis is the blendshape set)."""
+        return self._as_vector(params)[: len(self.blendshape_names)].copy()
+
     def joint_positions(self, params: np.ndarray | Mapping[str, float]) -> np.ndarray:
         """(J, 3) posed joint positions (e.g. to place the eye gaze gizmo)."""
         vec = self._as_vector(params)
