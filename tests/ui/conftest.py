@@ -49,3 +49,23 @@ def head_pixels(image: np.ndarray, background: tuple[int, int, int]) -> int:
     """How many pixels differ clearly from the viewport background."""
     diff = np.abs(image[..., :3].astype(int) - np.array(background)).sum(axis=2)
     return int((diff > 30).sum())
+
+
+def close_next_message_box(found: list[str]) -> None:
+    """Accept the next modal message box as soon as it opens, recording its text.
+
+    A timer is used because the box runs its own nested event loop: code waiting
+    in the test would not get control back until the box is closed.
+    """
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    def check() -> None:
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox):
+            found.append(box.text())
+            box.accept()
+        else:
+            QTimer.singleShot(50, check)
+
+    QTimer.singleShot(50, check)

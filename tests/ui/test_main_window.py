@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtCore import Qt
 
-from tests.ui.conftest import head_pixels
+from tests.ui.conftest import close_next_message_box, head_pixels
 
 BG = (0x3A, 0x3D, 0x44)
 
@@ -82,18 +81,6 @@ def test_views_and_wireframe_change_the_picture(main_window) -> None:
     assert np.abs(wire.astype(int) - side.astype(int)).sum(axis=2).astype(bool).sum() > 1000
 
 
-def _close_next_message_box(found: list[str]) -> None:
-    def check() -> None:
-        box = QApplication.activeModalWidget()
-        if isinstance(box, QMessageBox):
-            found.append(box.text())
-            box.accept()
-        else:
-            QTimer.singleShot(50, check)
-
-    QTimer.singleShot(50, check)
-
-
 @pytest.mark.parametrize("kind", ["malicious", "truncated", "not-flame", "missing-keys"])
 def test_bad_flame_file_shows_a_message_and_keeps_the_head(main_window, qtbot, tmp_path, kind) -> None:
     import pickle
@@ -116,7 +103,7 @@ def test_bad_flame_file_shows_a_message_and_keeps_the_head(main_window, qtbot, t
         path.write_bytes(pickle.dumps({"hello": [1, 2, 3]}))
     rig_before = main_window.rig
     found: list[str] = []
-    _close_next_message_box(found)
+    close_next_message_box(found)
     main_window.load_rig_async(path)
     qtbot.waitUntil(lambda: bool(found), timeout=10000)
     assert "Could not load" in found[0] and len(found[0]) > 40

@@ -49,7 +49,7 @@ void main() {
     vec3 h = normalize(key + view);
     float spec = v_material.y * pow(max(dot(n, h), 0.0), v_material.x);
     float rim = 0.12 * pow(1.0 - max(dot(n, view), 0.0), 3.0);
-    vec3 rgb = v_color.rgb * (u_ambient + 0.75 * diffuse) + vec3(spec + rim);
+    vec3 rgb = v_color.rgb * (u_ambient + 0.62 * diffuse) + vec3(spec + rim);
     gl_FragColor = vec4(rgb, 1.0);
 }
 """

@@ -13,7 +13,7 @@ class Material:
 
 
 MATERIALS: dict[str, Material] = {
-    "skin": Material((0.82, 0.60, 0.50, 1.0), 16.0, 0.10),
+    "skin": Material((0.80, 0.57, 0.47, 1.0), 16.0, 0.10),
     "eye": Material((0.95, 0.94, 0.92, 1.0), 80.0, 0.55),
     "teeth": Material((0.93, 0.91, 0.84, 1.0), 40.0, 0.25),
     "tongue": Material((0.78, 0.38, 0.40, 1.0), 30.0, 0.20),
