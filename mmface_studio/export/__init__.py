@@ -26,6 +26,7 @@ import numpy as np
 
 from mmface_studio.core.atomic import atomic_write
 from mmface_studio.core.performance import Performance
+from mmface_studio.export.errors import ExportCancelled, ExportError
 
 #: Suffix -> adapter module (imported lazily by name).
 ADAPTERS: dict[str, str] = {
@@ -46,14 +47,9 @@ UP_AXES = ("Y", "Z")
 UNITS = {"m": 1.0, "cm": 100.0}
 
 
-def _errors() -> ModuleType:
-    # Imported on use: errors.py is owned by the FBX exporter's author and may be edited concurrently.
-    return importlib.import_module("mmface_studio.export.errors")
-
-
 def export_error(message: str) -> Exception:
     """An ``ExportError`` with a user-facing message."""
-    return _errors().ExportError(message)
+    return ExportError(message)
 
 
 @dataclass(frozen=True)
@@ -226,7 +222,7 @@ def check_cancel(cancel: Any) -> None:
     if flag is None and callable(cancel):
         flag = cancel()
     if flag:
-        raise _errors().ExportCancelled("Export was cancelled.")
+        raise ExportCancelled("Export was cancelled.")
 
 
 def report(progress: ProgressCallback | None, fraction: float, message: str) -> None:
