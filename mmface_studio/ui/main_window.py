@@ -130,6 +130,7 @@ class MainWindow(QMainWindow):
         self.act_cancel.setEnabled(False)
 
         export_menu = bar.addMenu("E&xport")
+        self._add(export_menu, "Export performance…", self.open_export_dialog, "Ctrl+E")
         self._add(export_menu, "Current frame as OBJ…", self._ask_export_obj)
 
         help_menu = bar.addMenu("&Help")
@@ -273,6 +274,20 @@ class MainWindow(QMainWindow):
 
             save_png(self.viewport.render_image(), path)
             self.statusBar().showMessage(f"Saved {path}", 4000)
+
+    def open_export_dialog(self) -> None:
+        if self.rig is None or self.performance is None:
+            return
+        from mmface_studio.ui.export_dialog import ExportDialog
+
+        if self.performance.space is not self.rig.space:
+            QMessageBox.information(self, "Export", f"This performance is in {self.performance.space.name}; "
+                                    f"the {self.rig.name} needs {self.rig.space.name}.")
+            return
+        dialog = ExportDialog(self.performance, self.rig, parent=self)
+        dialog.exported.connect(lambda path: self.statusBar().showMessage(f"Exported {path}", 6000))
+        self.export_dialog = dialog
+        dialog.open()
 
     def _ask_export_obj(self) -> None:
         if self.rig is None:
