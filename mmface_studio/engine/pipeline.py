@@ -217,6 +217,16 @@ class Pipeline:
         with self._lock:
             return self._run(request, analysis, previous, progress, cancel)
 
+    def has_analysis(self, request: GenerationRequest) -> bool:
+        """Whether the slow analysis stage (pocketsphinx) is cached for this request's audio + transcript.
+
+        The GUI uses it to decide whether an edit can be applied at once on its own thread (cached:
+        milliseconds) or needs a background job.
+        """
+        with self._lock:
+            cache = self._caches.get("analysis")
+            return cache is not None and cache.get(("audio", self._audio_key(request))) is not None
+
     # --- internals ----------------------------------------------------------------------------------------
 
     def _stage(self, name: str, key: Hashable, compute: Callable[[StageContext], Any], marks: dict[str, float],
