@@ -25,7 +25,7 @@ def add_export_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "export", help=f"performance (.npz/.json from generate) -> {FORMATS}",
         description="Export a performance on the built-in head (or a FLAME head) for a game engine or DCC.")
-    parser.add_argument("input", help="performance file written by 'generate' (.npz or .json)")
+    parser.add_argument("input", help="project file (.mmfs) or performance file written by 'generate' (.npz/.json)")
     parser.add_argument("-o", "--output", required=True, help=f"file to write: {FORMATS} "
                         "(an OBJ sequence writes NAME_0000.obj... and NAME.mtl)")
     parser.add_argument("--flame", help="FLAME model file: export on a FLAME head (for flame56 performances)")
@@ -86,12 +86,16 @@ def _run(args: argparse.Namespace, out: Path) -> int:
     from mmface_studio.core.performance_io import load_performance
     from mmface_studio.export import ExportOptions, export_performance, sample_frames
 
-    perf = load_performance(args.input)
+    rig_override = None
+    if Path(args.input).suffix.lower() == ".mmfs":
+        perf, rig_override = _from_project(args.input)
+    else:
+        perf = load_performance(args.input)
     options = {key: value for key, value in (("fps", args.fps), ("range", args.range), ("step", args.step),
                                              ("up", args.up), ("units", args.units)) if value is not None}
     rig = None
     if out.suffix.lower() != ".csv":
-        rig = _rig_for(perf, args.flame)
+        rig = _rig_for(perf, args.flame or rig_override)
     written = export_performance(perf, rig, out, **options)
     common = {k: v for k, v in options.items() if k in ("fps", "range", "step")}
     sampled = sample_frames(perf, ExportOptions.coerce(common))
@@ -102,6 +106,17 @@ def _run(args: argparse.Namespace, out: Path) -> int:
     on = f" on {rig.name}" if rig is not None else ""
     print(f"{where}: {len(sampled)} frames ({span}) at {sampled.fps:g} fps, {perf.space.name}{on}")
     return 0
+
+
+def _from_project(path: str) -> tuple[Any, str | None]:
+    """The project's evaluated performance (base + edit layers) and its FLAME file, if it uses one."""
+    from mmface_studio.core.document import load_project
+
+    project = load_project(path)
+    if project.base is None:
+        raise ExportCommandError(f"{Path(path).name} has no generated performance yet; generate it first.")
+    flame = None if project.rig in ("default", "", None) else str(project.rig)
+    return project.evaluate(), flame
 
 
 def _rig_for(perf: Any, flame: str | None) -> Any:
