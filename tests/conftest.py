@@ -39,12 +39,16 @@ def _start_xvfb() -> None:
 def pytest_configure(config: pytest.Config) -> None:
     _start_xvfb()
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
-    # Never read or write the developer's real cache (built rigs etc.) from tests.
+    # Never read or write the developer's real cache (built rigs), settings (recent files) or
+    # recovery folder from tests.
     os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="mmface-test-cache-")
+    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="mmface-test-data-")
+    os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="mmface-test-config-")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    shutil.rmtree(os.environ.get("XDG_CACHE_HOME", ""), ignore_errors=True)
+    for key in ("XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME"):
+        shutil.rmtree(os.environ.get(key, ""), ignore_errors=True)
     if _xvfb is not None:
         _xvfb.terminate()
         _xvfb.wait(timeout=10)

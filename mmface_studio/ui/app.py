@@ -32,20 +32,24 @@ def run_gui(flame: str | None = None, screenshot: str | None = None, quit_after_
     qt_app = create_app()
     from PySide6.QtCore import QTimer
 
+    from mmface_studio.core.document import RecoveryStore
     from mmface_studio.ui.main_window import MainWindow
 
-    window = MainWindow()
+    window = MainWindow(recovery=RecoveryStore())
     window.show()
     window.load_rig_async(flame)
+    if not screenshot:
+        QTimer.singleShot(0, window.offer_recovery)
     if demo:
         window.generate_demo()
     if screenshot:
         def grab() -> None:
-            if window.rig is None or (demo and window.tasks.busy()):
+            if window.rig is None or (demo and (window.controller.busy or window.controller.project.base is None)):
                 QTimer.singleShot(200, grab)
                 return
             Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
             window.grab().save(screenshot)
+            window.controller.stack.set_clean()  # documentation mode: quit without the "save?" question
             qt_app.quit()
 
         QTimer.singleShot(quit_after_ms or 1500, grab)

