@@ -145,8 +145,8 @@ class ProjectController(QObject):
                           self._generated, self._generation_failed)
 
     def _generated(self, performance: Performance) -> None:
-        self._finish()
         self.stack.push(SetBasePerformance(self.project, performance))
+        self._finish()
         analysis = self.session.pipeline.last_analysis
         self.phonetics_changed.emit(analysis)
         note = f" {analysis.fallback_reason}" if analysis is not None and analysis.fallback_reason else ""

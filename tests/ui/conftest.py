@@ -29,8 +29,7 @@ def main_window(qtbot, default_head):
     """A shown main window with the built-in head loaded (synchronously) and the tour paused."""
     from mmface_studio.ui.main_window import MainWindow
 
-    window = MainWindow()
-    qtbot.addWidget(window)
+    window = MainWindow()  # closed below, not by qtbot: a dirty document would ask "save?" and block
     window.resize(1280, 800)
     window.show()
     qtbot.waitExposed(window)

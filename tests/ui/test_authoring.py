@@ -9,7 +9,7 @@ from PySide6.QtGui import QDropEvent
 
 from mmface_studio.audio import clip_from_array
 from mmface_studio.audio.phonetic_espeak import synthesize
-from mmface_studio.core.document import EmotionTrack, SetEmotionKey, SetEmotionTrack, load_project
+from mmface_studio.core.document import AddEmotionKey, EmotionKey, EmotionTrack, SetEmotionTrack, load_project
 
 TEXT = "Bob may move the blue boat by the bay, and maybe paint it purple."
 
@@ -75,7 +75,7 @@ def test_pose_candidates_preview_and_pick(generated, qtbot) -> None:
 
 def test_save_open_round_trip_and_title(generated, qtbot, tmp_path) -> None:
     c = generated.controller
-    c.stack.push(SetEmotionKey(c.project, 1.5, {"surprise": 0.8}))
+    c.stack.push(AddEmotionKey(c.project, EmotionKey.of(1.5, surprise=0.8)))
     assert "•" in generated.windowTitle()
     path = tmp_path / "take.mmfs"
     assert c.save(path)
@@ -105,7 +105,7 @@ def test_dropping_an_audio_file_imports_and_generates(main_window, qtbot, tmp_pa
 
 def test_undo_redo_actions_follow_the_stack(generated) -> None:
     c = generated.controller
-    c.stack.push(SetEmotionKey(c.project, 0.5, {"anger": 0.7}))
+    c.stack.push(AddEmotionKey(c.project, EmotionKey.of(0.5, anger=0.7)))
     assert generated.act_undo.isEnabled() and "Undo" in generated.act_undo.text()
     generated.act_undo.trigger()
     assert generated.act_redo.isEnabled()
