@@ -110,8 +110,8 @@ class EmotionKeyPanel(QWidget):
         slider.setObjectName(f"emotion-{name}")
         slider.setStyleSheet(f"QSlider::sub-page:horizontal {{ background: {EMOTION_COLOURS[name]}; "
                              f"border-radius: 2px; }}")
-        slider.sliderPressed.connect(self.stack_seal)
-        slider.sliderReleased.connect(self.stack_seal)
+        slider.sliderPressed.connect(self._seal)
+        slider.sliderReleased.connect(self._seal)
         slider.valueChanged.connect(lambda raw, n=name: self._slider_moved(n, raw))
         self.sliders[name] = slider
         return slider
@@ -192,7 +192,7 @@ class EmotionKeyPanel(QWidget):
     def _ready(self) -> bool:
         return self.project is not None and self._key() is not None
 
-    def stack_seal(self) -> None:
+    def _seal(self) -> None:
         self.stack.seal()
 
     def _push(self, command: Command, *, seal: bool = True) -> bool:

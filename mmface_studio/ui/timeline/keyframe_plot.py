@@ -575,6 +575,7 @@ class KeyframePlot(pg.PlotWidget):
         self._readout.setText(f"{handle[1]:.2f} s{frame}   {value:.3f}")
         self._readout.setPos(handle[1], value)
         self._readout.show()
+        self._readout.updateTransform(force=True)  # it was hidden, so it never painted and never learned its scale
 
     # --- keyboard and menu --------------------------------------------------------------------------
 
