@@ -15,9 +15,14 @@ APT_PACKAGES=(
   espeak-ng                                    # speech fixtures for tests and the synthetic corpus
 )
 
-# Independent readers and viewers the export tests check files with (only for --test).
+# Independent readers and viewers the export tests check files with (only for --test); best effort:
+# the tests that need one of them skip with a reason when it is missing.
+OPTIONAL_TEST_PACKAGES=()
 if [ "${1:-}" = "--test" ]; then
-  APT_PACKAGES+=(blender chromium nodejs npm)
+  command -v blender >/dev/null 2>&1 || OPTIONAL_TEST_PACKAGES+=(blender)
+  command -v chromium >/dev/null 2>&1 || OPTIONAL_TEST_PACKAGES+=(chromium)
+  command -v npm >/dev/null 2>&1 || OPTIONAL_TEST_PACKAGES+=(nodejs npm)
+  APT_PACKAGES+=(pulseaudio libasound2-plugins)  # a virtual sound device for the playback tests
 fi
 
 missing=()
@@ -37,6 +42,16 @@ if ((${#missing[@]})); then
 fi
 
 pip_install() { "$PYTHON" -m pip install --disable-pip-version-check -q "$@"; }
+
+if ((${#OPTIONAL_TEST_PACKAGES[@]})); then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "[setup] apt-get install ${OPTIONAL_TEST_PACKAGES[*]} (optional test tools)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${OPTIONAL_TEST_PACKAGES[@]}" \
+      >/dev/null 2>&1 || echo "[setup] could not install ${OPTIONAL_TEST_PACKAGES[*]}: the tests needing them skip"
+  else
+    echo "[setup] optional test tools missing (tests using them skip): sudo apt-get install -y ${OPTIONAL_TEST_PACKAGES[*]}"
+  fi
+fi
 
 TORCH_VERSION=2.13.0
 if ! "$PYTHON" -c "import torch" 2>/dev/null; then
