@@ -6,8 +6,12 @@ Per espeak-ng voice (two texts: ordinary English, and one packed with /p b m/), 
 - ``closure``: share of /p b m/ intervals whose smallest lip gap is <= the threshold, and how many.
   espeak-ng: against espeak-ng's own closures (independent of pocketsphinx) and against the
   engine's own phones; dev clips: the engine's own aligned phones only (no independent truth);
-- ``r_outside_closures`` / ``r_all_frames``: Pearson r of lip gap vs audio energy;
-- ``jitter_jaw`` / ``jitter_gap_mm``: mean |second difference| per frame.
+- ``r_outside_closures`` / ``r_all_frames``: Pearson r of lip gap vs the audio energy in the speech
+  band (500-4000 Hz, ``metrics.speech_band_energy_db``); ``r_broadband_*``: the same against the
+  broadband RMS energy the first version of this bench used, for comparison;
+- ``jitter_jaw`` / ``jitter_gap_mm``: mean |second difference| per frame;
+- espeak-ng only, ``onset_error_ms``: start of the engine's /p b m/ nearest to each true closure
+  minus the true start (the phonetic layer's timing), pooled in ``overall.bilabial_onsets``.
 
 Thresholds and the rig numbers behind them are in ``thresholds``; the reasons are in
 ``mmface_studio/engine/metrics.py``. Not a test: nothing is asserted.
@@ -47,7 +51,7 @@ VOICES = (("en-us", 175), ("en-gb-x-rp", 160), ("en-us+f3", 190), ("en-gb-scotla
 MODES = ("alignment", "recognition")
 
 
-def measure(rig: Any, pipeline: Pipeline, request: GenerationRequest,
+def measure(rig: Any, pipeline: Pipeline, request: GenerationRequest, audio16k: np.ndarray,
             truth: list[tuple[str, float, float]] | None) -> dict[str, Any]:
     """Generate and measure one take (times include pocketsphinx)."""
     started = time.perf_counter()
@@ -66,8 +70,15 @@ def measure(rig: Any, pipeline: Pipeline, request: GenerationRequest,
     if truth is not None:
         out["closure_vs_espeak"] = _closure(found)
     out["closure_vs_own_phones"] = _closure(m.interval_gaps(gaps, own, perf.fps))
-    out["r_outside_closures"] = _round(m.opening_energy_correlation(gaps, analysis.energy_db, perf.fps, keep=keep))
-    out["r_all_frames"] = _round(m.opening_energy_correlation(gaps, analysis.energy_db, perf.fps))
+    band = m.speech_band_energy_db(audio16k)
+    out["r_outside_closures"] = _round(m.opening_energy_correlation(gaps, band, perf.fps, keep=keep))
+    out["r_all_frames"] = _round(m.opening_energy_correlation(gaps, band, perf.fps))
+    out["r_broadband_outside_closures"] = _round(m.opening_energy_correlation(gaps, analysis.energy_db, perf.fps,
+                                                                             keep=keep))
+    out["r_broadband_all_frames"] = _round(m.opening_energy_correlation(gaps, analysis.energy_db, perf.fps))
+    if truth is not None and analysis.mode == "alignment" and own:
+        starts = np.array([s for _, s, _ in own])
+        out["onset_error_ms"] = [round(1e3 * (starts[np.argmin(np.abs(starts - s))] - s)) for _, s, _ in truth]
     out["jitter_jaw"] = round(m.jitter(perf.curve("jawOpen")), 4)
     out["jitter_gap_mm"] = round(m.jitter(gaps) * 1e3, 3)
     if analysis.mode == "recognition" and analysis.words:  # what was heard (alignment hears the transcript)
@@ -101,20 +112,24 @@ def bench_espeak(rig: Any) -> dict[str, Any]:
             pipeline = Pipeline()
             for mode in MODES:
                 request = GenerationRequest(audio=audio, transcript=text if mode == "alignment" else None)
-                out[f"{voice}@{wpm}wpm/{name}/{mode}"] = measure(rig, pipeline, request, truth)
+                out[f"{voice}@{wpm}wpm/{name}/{mode}"] = measure(rig, pipeline, request, audio, truth)
     return out
 
 
 def bench_clips(rig: Any, dev: Path) -> dict[str, Any]:
     if not (dev / "clips.tsv").exists():
         return {"skipped": f"{dev} not found"}
+    import soundfile as sf
+
     out: dict[str, Any] = {}
     for row in csv.DictReader((dev / "clips.tsv").open(), delimiter="\t"):
         pipeline = Pipeline()
+        audio, rate = sf.read(dev / row["wav16k"], dtype="float32")
+        assert rate == 16000, rate
         for mode in MODES:
             request = GenerationRequest(audio=str(dev / row["wav16k"]),
                                         transcript=row["transcript"] if mode == "alignment" else None)
-            out[f"{row['id']}/{mode}"] = measure(rig, pipeline, request, None)
+            out[f"{row['id']}/{mode}"] = measure(rig, pipeline, request, audio, None)
     return out
 
 
@@ -125,8 +140,10 @@ def summarise(takes: dict[str, Any], closure_key: str) -> dict[str, Any]:
         return {}
     closed = sum(t[closure_key]["closed"] for t in rows)
     n = sum(t[closure_key]["n"] for t in rows)
-    r_open = [t["r_outside_closures"] for t in rows if t["r_outside_closures"] is not None]
-    r_all = [t["r_all_frames"] for t in rows if t["r_all_frames"] is not None]
+    def values(key: str) -> list[float]:
+        return [t[key] for t in rows if t.get(key) is not None]
+
+    r_open, r_all = values("r_outside_closures"), values("r_all_frames")
     rates = [t[closure_key]["rate"] for t in rows if t[closure_key]["rate"] is not None]
     def spread(values: list[float]) -> dict[str, Any]:
         if not values:
@@ -138,9 +155,22 @@ def summarise(takes: dict[str, Any], closure_key: str) -> dict[str, Any]:
         "takes": len(rows), "closure_pooled": round(closed / n, 3) if n else None, "closure_n": n,
         "takes_closure_ok": sum(r >= m.CLOSURE_RATE_MIN for r in rates), "takes_with_closures": len(rates),
         "r_outside_closures": spread(r_open), "r_all_frames": spread(r_all),
+        "r_broadband_outside_closures": spread(values("r_broadband_outside_closures")),
         "jitter_jaw_max": max(t["jitter_jaw"] for t in rows),
         "jitter_gap_mm_max": max(t["jitter_gap_mm"] for t in rows),
     }
+
+
+def onsets(takes: dict[str, Any]) -> dict[str, Any]:
+    """Pooled onset error of the aligned /p b m/ against espeak-ng's closures (alignment mode)."""
+    errors = np.array([e for t in takes.values() if isinstance(t, dict) for e in t.get("onset_error_ms", [])])
+    if errors.size == 0:
+        return {}
+    late = [f"{k.split('/')[0]}/{k.split('/')[1]}: {e} ms" for k, t in takes.items() if isinstance(t, dict)
+            for e in t.get("onset_error_ms", []) if abs(e) > 50]
+    return {"n": int(errors.size), "median_ms": float(np.median(errors)),
+            "mean_abs_ms": round(float(np.abs(errors).mean()), 1), "within_50ms": int((np.abs(errors) <= 50).sum()),
+            "beyond_50ms": late}
 
 
 def by_mode(takes: dict[str, Any], closure_key: str) -> dict[str, Any]:
@@ -173,6 +203,7 @@ def main() -> None:
             "espeak_vs_espeak_truth": by_mode(espeak, "closure_vs_espeak"),
             "espeak_vs_own_phones": by_mode(espeak, "closure_vs_own_phones"),
             "dev_clips_vs_own_phones": by_mode(clips, "closure_vs_own_phones"),
+            "bilabial_onsets": onsets(espeak),
         },
         "seconds": round(time.perf_counter() - started, 1),
     }

@@ -15,6 +15,10 @@ Two ways to get it, both with pocketsphinx's packaged US-English model:
   on the real dev recordings it agrees with the forced alignment on 91% of frames (allphone 59%).
   Word errors mostly swap similar-sounding words, whose phones still move the mouth plausibly.
 
+Both modes check pocketsphinx's pause boundaries against the signal's energy (`phonetic_refine`):
+a pause it glued onto a neighbouring vowel becomes silence again, and a nasal murmur it labelled
+silence goes back to the nasal.
+
 `analyse_speech` is the entry point for the product: it aligns when it can, and when the
 transcript does not fit the audio (see `phonetic_check`) it falls back to recognition and says
 why in ``fallback_reason``.
@@ -52,6 +56,7 @@ from mmface_studio.audio.phonetic_decoder import (
     shared_decoder,
     to_pcm16,
 )
+from mmface_studio.audio.phonetic_refine import refine_phones
 from mmface_studio.audio.phonetic_text import normalise_transcript, pronounce
 from mmface_studio.audio.phonetic_track import (
     MODES,
@@ -119,9 +124,9 @@ def recognize_phones(audio16k: np.ndarray, *, method: str = "words") -> Phonetic
         if method == "allphone":
             segments = recognise_allphone(pcm)
             phones = [Phone(normalise_phone_label(lab), s / FRAME_RATE, (s + n) / FRAME_RATE) for lab, s, n in segments]
-            return PhoneticTrack(tidy_phones(phones, duration), (), "recognition", duration)
+            return PhoneticTrack(_checked_phones(phones, audio), (), "recognition", duration)
         raw = recognise_words(pcm)
-    return _recognition_track(raw, duration)
+    return _recognition_track(raw, audio)
 
 
 def align_transcript(audio16k: np.ndarray, transcript: str) -> PhoneticTrack:
@@ -254,9 +259,10 @@ def _align(audio: np.ndarray, transcript: str) -> tuple[PhoneticTrack, RawAlignm
         Word(text, w.start / FRAME_RATE, (w.start + w.frames) / FRAME_RATE)
         for text, w in zip(prepared.words, aligned, strict=True)
     ]
+    phones = _checked_phones(_raw_phones(raw), audio)
     track = PhoneticTrack(
-        tidy_phones(_raw_phones(raw), duration),
-        _clip_words(words, duration),
+        phones,
+        _clip_words(_words_over_phones(words, phones), duration),
         "alignment",
         duration,
         notes=tuple(prepared.notes),
@@ -270,13 +276,14 @@ def _fallback(audio: np.ndarray, reason: str, recognition: RawAlignment | None =
     if recognition is None and len(audio):
         with _decoder_errors():
             recognition = recognise_words(to_pcm16(audio))
-    track = _recognition_track(recognition, duration)
+    track = _recognition_track(recognition, audio)
     return PhoneticTrack(
         track.phones, track.words, "recognition", duration, fallback_reason=f"{reason} Used speech recognition instead."
     )
 
 
-def _recognition_track(raw: RawAlignment | None, duration: float) -> PhoneticTrack:
+def _recognition_track(raw: RawAlignment | None, audio: np.ndarray) -> PhoneticTrack:
+    duration = len(audio) / SAMPLE_RATE
     if raw is None:  # nothing recognised: silence or noise only
         return PhoneticTrack(tidy_phones([], duration), (), "recognition", duration)
     words = [
@@ -284,7 +291,24 @@ def _recognition_track(raw: RawAlignment | None, duration: float) -> PhoneticTra
         for w in raw.words
         if not is_filler(w.name)
     ]
-    return PhoneticTrack(tidy_phones(_raw_phones(raw), duration), _clip_words(words, duration), "recognition", duration)
+    phones = _checked_phones(_raw_phones(raw), audio)
+    return PhoneticTrack(phones, _clip_words(_words_over_phones(words, phones), duration), "recognition", duration)
+
+
+def _checked_phones(phones: list[Phone], audio: np.ndarray) -> tuple[Phone, ...]:
+    """Tidy phones, with pause boundaries checked against the signal's energy (`phonetic_refine`)."""
+    duration = len(audio) / SAMPLE_RATE
+    return tidy_phones(refine_phones(tidy_phones(phones, duration), audio), duration)
+
+
+def _words_over_phones(words: list[Word], phones: tuple[Phone, ...]) -> list[Word]:
+    """Word spans from their phones (which the energy check may have moved)."""
+    spans: dict[int, tuple[float, float]] = {}
+    for p in phones:
+        if p.word is not None:
+            a, b = spans.get(p.word, (p.start, p.end))
+            spans[p.word] = (min(a, p.start), max(b, p.end))
+    return [Word(w.text, *spans.get(i, (w.start, w.end))) for i, w in enumerate(words)]
 
 
 def _word_text(name: str) -> str:

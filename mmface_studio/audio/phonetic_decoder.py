@@ -5,9 +5,12 @@ about 0.3 s to load) and are not thread-safe, so they are built once per configu
 module-level cache and used under a per-decoder lock. Everything here speaks in 10 ms frames and
 raw pocketsphinx labels; `phonetic.py` turns that into the product's `PhoneticTrack`.
 
-Decoding is deterministic for a given input: batch cepstral mean normalisation over the whole
-utterance (``full_utt=True``), no pocketsphinx dither, and our own noise floor drawn from a fixed
-seed (`to_pcm16`).
+Decoding is deterministic for a given input: no pocketsphinx dither, our own noise floor drawn
+from a fixed seed (`to_pcm16`), and the feature front end re-initialised at the start of every
+call (`_reset_features`). The last matters: even with ``cmn=batch`` and ``full_utt=True``,
+pocketsphinx 5 starts each utterance's cepstral mean from where the previous one left it, so a
+shared decoder gave different alignments of the same audio depending on what it had decoded
+before (word ends moved by 10-20 ms; the test suite failed or passed depending on test order).
 """
 
 from __future__ import annotations
@@ -116,6 +119,15 @@ def to_pcm16(audio16k: np.ndarray) -> bytes:
     return np.clip(np.round(noisy * 32767.0), -32768, 32767).astype("<i2").tobytes()
 
 
+def _reset_features(decoder) -> None:
+    """Back to the configured initial feature state (cepstral mean, noise estimate): ~0.1 ms.
+
+    Called once per call, before its first pass; the second (phone) pass then starts from the
+    state the first pass reached on the same audio, so it depends on this audio only.
+    """
+    decoder.reinit_feat()
+
+
 def _decode(decoder, pcm: bytes) -> None:
     decoder.start_utt()
     decoder.process_raw(pcm, full_utt=True)
@@ -202,6 +214,7 @@ def align_words(words: list[str], pcm: bytes, pronunciations: dict[str, str]) ->
     with shared_decoder("align") as decoder:
         ensure_words(decoder, pronunciations)
         decoder.set_align_text(" ".join(words))
+        _reset_features(decoder)
         _decode(decoder, pcm)
         if decoder.hyp() is None:
             return None
@@ -220,6 +233,7 @@ def recognise_words(pcm: bytes) -> RawAlignment | None:
     """Large-vocabulary word recognition, then a phone-level alignment of the recognised words."""
     with shared_decoder("words") as decoder:
         decoder.activate_search()  # back to the n-gram search after the last phone pass
+        _reset_features(decoder)
         _decode(decoder, pcm)
         if decoder.hyp() is None or not decoder.hyp().hypstr.strip():
             return None
@@ -229,5 +243,6 @@ def recognise_words(pcm: bytes) -> RawAlignment | None:
 def recognise_allphone(pcm: bytes) -> list[tuple[str, int, int]]:
     """Phone-loop recognition with the packaged phonetic language model: (label, start, frames)."""
     with shared_decoder("allphone") as decoder:
+        _reset_features(decoder)
         _decode(decoder, pcm)
         return [(s.word, s.start_frame, s.end_frame - s.start_frame + 1) for s in decoder.seg()]
