@@ -22,7 +22,7 @@ if [ "${1:-}" = "--test" ]; then
   command -v blender >/dev/null 2>&1 || OPTIONAL_TEST_PACKAGES+=(blender)
   command -v chromium >/dev/null 2>&1 || OPTIONAL_TEST_PACKAGES+=(chromium)
   command -v npm >/dev/null 2>&1 || OPTIONAL_TEST_PACKAGES+=(nodejs npm)
-  APT_PACKAGES+=(pulseaudio libasound2-plugins)  # a virtual sound device for the playback tests
+  APT_PACKAGES+=(pulseaudio pulseaudio-utils libasound2-plugins)  # virtual sound device for playback tests
 fi
 
 missing=()

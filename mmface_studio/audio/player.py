@@ -9,9 +9,11 @@ How ``position()`` is computed. Every PortAudio callback hands the device the st
 ``f .. f + n`` and reports, through ``time.outputBufferDacTime``, when frame ``f`` reaches the DAC.
 The callback converts that moment to ``time.monotonic`` (reading ``stream.time`` and the monotonic
 clock back to back, so the gap between PortAudio taking its timestamp and Python getting the GIL does
-not count) and keeps ``z``: the monotonic time at which stream frame 0 is heard, smoothed across
-callbacks. Between callbacks the heard stream frame is ``(now - z) * rate``: it advances smoothly, and
-it follows the device because ``z`` is re-measured on every callback. Stream frames map to clip
+not count) and keeps ``z``: the monotonic time at which stream frame 0 is heard. ``z`` combines the
+reported DAC time (right on average, but it wanders by milliseconds through some host paths) with
+the callback times (exact but only ever late, so their recent minimum is steady); ``_observe`` says
+how. Between callbacks the heard stream frame is ``(now - z) * rate``: it advances smoothly, and it
+follows the device because ``z`` is re-measured on every callback. Stream frames map to clip
 frames through a small ring of segments (start, loop range), so a loop wrap or a loop change made
 while buffered audio is still in flight is reported when it is heard, not when it is computed.
 
@@ -62,7 +64,7 @@ class OutputDevice:
     max_channels: int
 
 
-class _NoOutput(Exception):
+class NoOutputError(Exception):
     """Why no device can be used; the message is what the status line shows."""
 
 
@@ -71,14 +73,28 @@ def _portaudio() -> Any:
     try:
         import sounddevice
     except (OSError, ImportError) as exc:
-        raise _NoOutput(f"Audio output unavailable ({exc}): playing silently.") from exc
+        raise NoOutputError(f"Audio output unavailable ({exc}): playing silently.") from exc
     return sounddevice
+
+
+def list_output_devices() -> list[OutputDevice]:
+    """Output devices PortAudio knows (for a device menu); empty when PortAudio itself is missing.
+
+    PortAudio lists devices once, when it is loaded: one plugged in later appears after a restart.
+    """
+    try:
+        sd = _portaudio()
+        devices = list(sd.query_devices())
+    except Exception:
+        return []
+    return [OutputDevice(i, str(d["name"]), int(d["default_samplerate"]), int(d["max_output_channels"]))
+            for i, d in enumerate(devices) if d["max_output_channels"] > 0]
 
 
 def find_output_device(sd: Any, request: str | int | None) -> OutputDevice:
     """The device to open: PortAudio's default output, an index, or a name (exact, then a substring).
 
-    Raises ``_NoOutput`` with the message for the status line when nothing matches.
+    Raises ``NoOutputError`` with the message for the status line when nothing matches.
     """
     devices = list(sd.query_devices())
     outputs = [i for i, d in enumerate(devices) if d["max_output_channels"] > 0]
@@ -87,7 +103,7 @@ def find_output_device(sd: Any, request: str | int | None) -> OutputDevice:
         default = sd.default.device[1]
         index = default if isinstance(default, int) and default in outputs else (outputs[0] if outputs else None)
         if index is None:
-            raise _NoOutput("No audio output device: playing silently.")
+            raise NoOutputError("No audio output device: playing silently.")
     elif isinstance(request, int):
         index = request if request in outputs else None
     else:
@@ -95,7 +111,7 @@ def find_output_device(sd: Any, request: str | int | None) -> OutputDevice:
         partial = [i for i in outputs if request.lower() in devices[i]["name"].lower()]
         index = (exact or partial or [None])[0]
     if index is None:
-        raise _NoOutput(f'Audio output device "{request}" not found: playing silently.')
+        raise NoOutputError(f'Audio output device "{request}" not found: playing silently.')
     d = devices[index]
     return OutputDevice(index, str(d["name"]), int(d["default_samplerate"]), int(d["max_output_channels"]))
 
@@ -203,6 +219,7 @@ class AudioPlayer:
         self._reanchors = 0
         self._finished = False
         self._stopping = False
+        self._generation = 0  # which stream the PortAudio callbacks belong to; an old one is ignored
 
     # ------------------------------------------------------------------ public state
 
@@ -375,12 +392,16 @@ class AudioPlayer:
             out_rate = None if out_ch is None else negotiate_rate(
                 clip_rate, dev.default_rate, lambda r: _supported(sd, dev.index, out_ch, r), self._rate_request)
             if out_ch is None or out_rate is None:
-                raise _NoOutput(f'Audio output "{dev.name}" accepts no usable format: playing silently.')
+                raise NoOutputError(f'Audio output "{dev.name}" accepts no usable format: playing silently.')
+            self._generation += 1
+            gen = self._generation
             self._stream = sd.OutputStream(
                 device=dev.index, samplerate=out_rate, channels=out_ch, dtype="float32",
-                latency=self._latency_request, callback=self._callback, finished_callback=self._on_finished,
+                latency=self._latency_request,
+                callback=lambda out, frames, t, status: self._callback(out, frames, t, status, gen),
+                finished_callback=lambda: self._on_finished(gen),
             )
-        except _NoOutput as exc:
+        except NoOutputError as exc:
             return clip_rate, clip_channels, str(exc)
         except Exception as exc:  # PortAudioError, or a device that vanished between query and open
             message = f'Could not open audio output "{self.device_name}" ({exc}): playing silently.'
@@ -407,9 +428,9 @@ class AudioPlayer:
         except Exception as exc:
             self._lose_device(f"could not stop: {exc}", heard=self._last_heard)
 
-    def _on_finished(self) -> None:
+    def _on_finished(self, gen: int) -> None:
         """PortAudio thread: the stream ended; unexpected unless we asked it to stop."""
-        if not self._stopping:
+        if gen == self._generation and not self._stopping:
             self._finished = True
 
     def _lose_device(self, why: str, heard: float) -> None:
@@ -417,6 +438,7 @@ class AudioPlayer:
         if not self._silent:
             self._silent = True
             stream, self._stream = self._stream, None
+            self._generation += 1
             if stream is not None:  # a hung device may block abort(): never on the GUI thread
                 threading.Thread(target=_close_quietly, args=(stream,), daemon=True).start()
             self._set_status(f'Audio output "{self.device_name}" stopped ({why}): playing silently.')
@@ -492,8 +514,11 @@ class AudioPlayer:
 
     # ------------------------------------------------------------------ PortAudio thread
 
-    def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+    def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any, gen: int) -> None:
         """Fill ``outdata`` from the prepared buffer; no allocation beyond views, no locks, no waits."""
+        if gen != self._generation:  # a lost stream still closing in the background
+            outdata.fill(0.0)
+            return
         now = self._clock()
         try:
             ahead = time_info.outputBufferDacTime - self._stream.time
