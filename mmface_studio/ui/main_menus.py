@@ -75,7 +75,7 @@ def build_menus(w: MainWindow) -> None:
     w.act_wireframe = _add(w, view_menu, "Wireframe", w.viewport.set_wireframe, "W", checkable=True)
     _add(w, view_menu, "Fit timeline", w.timeline.fit, "Ctrl+0")
     view_menu.addSeparator()
-    for dock in (w.generate_dock, w.pose_dock, w.identity_dock, w.channels_dock, w.timeline_dock):
+    for dock in (w.generate_dock, w.pose_dock, w.emotion_key_dock, w.identity_dock, w.channels_dock, w.timeline_dock):
         view_menu.addAction(dock.toggleViewAction())
 
     generate_menu = bar.addMenu("&Generate")

@@ -56,10 +56,12 @@ class MainWindow(QMainWindow):
         self.channel_meter = ChannelMeter()
         self.generate_dock = self._dock("Generate", self.generate_panel, Qt.RightDockWidgetArea)
         self.pose_dock = self._dock("Head pose", self.pose_panel, Qt.RightDockWidgetArea)
+        self.emotion_key_dock = self._dock("Emotion key", self.timeline.emotion_panel, Qt.RightDockWidgetArea)
         self.identity_dock = self._dock("Identity", self.identity_panel, Qt.RightDockWidgetArea)
         self.channels_dock = self._dock("Active channels", self.channel_meter, Qt.RightDockWidgetArea)
         self.tabifyDockWidget(self.generate_dock, self.pose_dock)
-        self.tabifyDockWidget(self.pose_dock, self.identity_dock)
+        self.tabifyDockWidget(self.pose_dock, self.emotion_key_dock)
+        self.tabifyDockWidget(self.emotion_key_dock, self.identity_dock)
         self.generate_dock.raise_()
         self.timeline_dock = self._dock("Timeline", self.timeline, Qt.BottomDockWidgetArea)
         self.timeline_dock.setMinimumHeight(220)
@@ -77,7 +79,7 @@ class MainWindow(QMainWindow):
         build_menus(self)
         self.resizeDocks([self.generate_dock, self.channels_dock], [520, 260], Qt.Vertical)
         self.resizeDocks([self.generate_dock], [360], Qt.Horizontal)
-        self.resizeDocks([self.timeline_dock], [300], Qt.Vertical)
+        self.resizeDocks([self.timeline_dock], [380], Qt.Vertical)
 
         c = self.controller
         c.message.connect(lambda text, ms: self.statusBar().showMessage(text, ms))

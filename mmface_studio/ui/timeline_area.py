@@ -10,7 +10,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from mmface_studio.ui.project_controller import ProjectController
 
@@ -47,14 +47,11 @@ class TimelineArea(QWidget):
         for view in (self.emotion_editor, self.channel_editor):
             view.x_view_box().setXLink(self.timeline.x_view_box())
 
-        emotion_row = QWidget()
-        row = QHBoxLayout(emotion_row)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.emotion_editor, 1)
-        self.emotion_panel.setMaximumWidth(320)
-        row.addWidget(self.emotion_panel)
+        # The key panel lives in a side dock (see MainWindow) so the editors span the timeline's full
+        # width: linked X ranges only line up on screen when the plots are as wide as the ruler.
         self.tabs = QTabWidget()
-        self.tabs.addTab(emotion_row, "Emotion")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.emotion_editor, "Emotion")
         self.tabs.addTab(self.channel_editor, "Channels")
         splitter = QSplitter(Qt.Vertical)
         splitter.addWidget(self.timeline)

@@ -212,7 +212,7 @@ class KeyframePlot(pg.PlotWidget):
             axis.setPen(pg.mkPen(theme.BORDER))
             axis.setTextPen(pg.mkPen(theme.MUTED))
             axis.setTickFont(font)
-        item.getAxis("left").setWidth(44)
+        item.getAxis("left").setWidth(76)  # the timeline header width, so linked time axes line up
         item.getAxis("bottom").setHeight(24)
         view.setMouseEnabled(x=True, y=y_zoom)
         self.setFocusPolicy(Qt.StrongFocus)

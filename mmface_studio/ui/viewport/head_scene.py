@@ -42,7 +42,7 @@ class HeadScene:
         self.wire = HeadWire(self.mesh.positions, parent=view.scene)
         self.wire.visible = False
         self.last_vertices: np.ndarray | None = None
-        view.canvas.events.draw.connect(self._follow_camera)
+        view.canvas.events.draw.connect(self.follow_camera)
 
     def set_rig(self, rig: Rig) -> None:
         """Upload ``rig``'s topology, colours and materials, and show its rest pose."""
@@ -69,7 +69,9 @@ class HeadScene:
         self.last_vertices = vertices
         self.mesh.set_vertices(vertices, vertex_normals(vertices, self.rig.faces))
 
-    def _follow_camera(self, event=None) -> None:
+    def follow_camera(self, event=None) -> None:
+        """Re-aim the lights from the camera. Runs on every canvas draw event; call it before
+        ``canvas.render()``, which draws without one (else the lights lag one camera move)."""
         camera = self.view.camera
         if camera is None:
             return
@@ -94,9 +96,38 @@ class HeadScene:
         return verts.min(axis=0), verts.max(axis=0)
 
 
+class HeadCamera(scene.cameras.TurntableCamera):
+    """vispy's turntable, plus panning with a middle-button drag (as in Blender and Maya).
+
+    Shift + left drag already pans in vispy; the middle drag reuses that exact mapping from
+    mouse motion to a move of the orbit centre, so both feel the same.
+    """
+
+    def viewbox_mouse_event(self, event) -> None:
+        if (event.type == "mouse_move" and self.interactive and not event.handled
+                and event.press_event is not None and event.buttons == [3]):
+            self._pan(event)
+            event.handled = True
+            return
+        super().viewbox_mouse_event(event)
+
+    def _pan(self, event) -> None:
+        if self._event_value is None or len(self._event_value) == 2:
+            self._event_value = self.center
+        start, now = event.mouse_event.press_event.pos, event.mouse_event.pos
+        dist = (start - now) / np.mean(self._viewbox.size) * self._scale_factor
+        dist[1] *= -1
+        dx, dy, dz = self._dist_to_trans(dist)
+        up, forward, right = self._get_dim_vectors()
+        dx, dy, dz = right * dx + forward * dy + up * dz
+        flip = self._flip_factors
+        c = self._event_value
+        self.center = c[0] + flip[0] * dx, c[1] + flip[1] * dy, c[2] + flip[2] * dz
+
+
 def setup_camera(view: scene.widgets.ViewBox) -> scene.cameras.TurntableCamera:
     """Turntable camera with the scene's Y axis up, as both rigs are Y-up."""
-    cam = scene.cameras.TurntableCamera(fov=30.0, azimuth=0.0, elevation=0.0, up="+y")
+    cam = HeadCamera(fov=30.0, azimuth=0.0, elevation=0.0, up="+y")
     # vispy's default near/far ratio (1e7) assumes a 24-bit depth buffer; offscreen FBOs and some
     # software GL contexts give 16 bits, which made back faces bleed through. Near = d/~32, far = d*~32.
     cam.depth_value = 100.0

@@ -48,6 +48,7 @@ def render_rig(rig: Rig, params: np.ndarray, *, size: tuple[int, int] = (800, 80
         lo, hi = head.head_bounds()
         frame_bounds(cam, lo, hi)
         apply_view(cam, view)
+        head.follow_camera()  # render() sends no draw event: aim the lights as the GUI does
         return canvas.render()
     finally:
         canvas.close()
