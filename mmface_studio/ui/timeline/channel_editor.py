@@ -44,6 +44,7 @@ from mmface_studio.core.document import (
 )
 from mmface_studio.core.spaces import ARKIT52
 from mmface_studio.ui import theme
+from mmface_studio.ui.timeline.edit_push import push_edit
 from mmface_studio.ui.timeline.keyframe_plot import HELP, Handle, KeyframePlot
 
 GROUP_ORDER: tuple[str, ...] = ("brows", "eyes", "jaw", "mouth", "cheeks/nose", "tongue", "head pose", "eye gaze")
@@ -364,17 +365,7 @@ class ChannelCurveEditor(QWidget):
     # --- KeyEditor: gestures -> commands ----------------------------------------------------------
 
     def _push(self, command: Command, *, seal: bool = True) -> bool:
-        """Push; a refused edit becomes a status message. Discrete edits are sealed so nothing merges."""
-        if seal:
-            self.stack.seal()
-        try:
-            self.stack.push(command)
-        except EditError as exc:
-            self.status_message.emit(str(exc))
-            return False
-        if seal:
-            self.stack.seal()
-        return True
+        return push_edit(self.stack, command, self.status_message.emit, seal=seal)
 
     @staticmethod
     def _by_channel(handles: Sequence[Handle]) -> dict[str, list[float]]:

@@ -33,6 +33,7 @@ from mmface_studio.core.document import (
     UndoStack,
 )
 from mmface_studio.ui import theme
+from mmface_studio.ui.timeline.edit_push import push_edit
 from mmface_studio.ui.timeline.keyframe_plot import HELP, Handle, KeyframePlot
 
 #: One colour per emotion, chosen to stay apart on the dark plot (and from the blue playhead).
@@ -289,17 +290,7 @@ class EmotionCurveEditor(QWidget):
     # --- KeyEditor: gestures -> commands ----------------------------------------------------------
 
     def _push(self, command: Command, *, seal: bool = True) -> bool:
-        """Push; a refused edit becomes a status message. Discrete edits are sealed so nothing merges."""
-        if seal:
-            self.stack.seal()
-        try:
-            self.stack.push(command)
-        except EditError as exc:
-            self.status_message.emit(str(exc))
-            return False
-        if seal:
-            self.stack.seal()
-        return True
+        return push_edit(self.stack, command, self.status_message.emit, seal=seal)
 
     def begin_gesture(self) -> None:
         self.stack.seal()
