@@ -34,6 +34,7 @@ import numpy as np
 from mmface_studio import __version__
 from mmface_studio.core.atomic import atomic_write
 from mmface_studio.core.performance import Performance
+from mmface_studio.export import ExportOptions, part_face_indices, sample_frames
 from mmface_studio.export import fbx_binary as fb
 from mmface_studio.export.errors import ExportCancelled, ExportError
 from mmface_studio.rig.skinning import vertex_normals
@@ -182,24 +183,12 @@ def write_to_file(performance: Performance, rig: Any, path: str | Path,
 
 
 def _sample(perf: Performance, opts: FbxOptions) -> tuple[float, np.ndarray, np.ndarray]:
-    """(fps, output frame numbers, channels x frames values) for the chosen rate, range and step."""
+    """(fps, output frame numbers, channels x frames values): the registry's shared frame sampling."""
     if perf.frame_count == 0:
         raise ExportError("The performance has no frames to export.")
-    fps = float(opts.fps or perf.fps)
-    last = int(math.floor((perf.frame_count - 1) / perf.fps * fps + 1e-6))
-    first, end = opts.frame_range or (None, None)
-    first = 0 if first is None else int(first)
-    end = last if end is None else min(int(end), last)
-    if first > last:
-        raise ExportError(f"The frame range starts at {first}, after the last frame ({last}) at {fps:g} fps.")
-    frames = np.arange(first, end + 1, int(opts.step), dtype=np.int64)
-    if fps == perf.fps:
-        return fps, frames, perf.values[:, frames]
-    source = frames * (perf.fps / fps)
-    lo = np.clip(np.floor(source).astype(np.int64), 0, perf.frame_count - 1)
-    hi = np.minimum(lo + 1, perf.frame_count - 1)
-    u = (source - lo).astype(np.float32)
-    return fps, frames, perf.values[:, lo] * (1.0 - u) + perf.values[:, hi] * u
+    common = ExportOptions(fps=opts.fps, frame_range=opts.frame_range or (None, None), step=opts.step)
+    sampled = sample_frames(perf, common)
+    return sampled.fps, sampled.frames, sampled.values
 
 
 class _Scene:
@@ -296,19 +285,9 @@ class _Scene:
         """One material per part, connected in part order; returns each polygon's material index."""
         rig = self.rig
         colors = rig.vertex_colors()
-        count = np.int64(rig.vertex_count)
-
-        def keys(tris: np.ndarray) -> np.ndarray:
-            t = tris.astype(np.int64)
-            return (t[:, 0] * count + t[:, 1]) * count + t[:, 2]
-
-        # Parts need not be contiguous runs of rig.faces (FLAME's eyes are scattered): match triangles by vertices.
-        part_keys = np.concatenate([keys(p.faces) for p in rig.parts])
-        owner = np.repeat(np.arange(len(rig.parts), dtype=np.int32), [len(p.faces) for p in rig.parts])
-        order = np.argsort(part_keys, kind="stable")
-        face_keys = keys(rig.faces)
-        pos = np.minimum(np.searchsorted(part_keys[order], face_keys), len(order) - 1)
-        indices = np.where(part_keys[order][pos] == face_keys, owner[order][pos], 0).astype(np.int32)
+        indices = np.zeros(rig.face_count, dtype=np.int32)
+        for k, rows in enumerate(part_face_indices(rig)):
+            indices[rows] = k
         for part in rig.parts:
             rgb = colors[np.unique(part.faces), :3].mean(axis=0) if colors is not None else (0.8, 0.8, 0.8)
             material, node = self.obj("Material", part.name, "Material", "")
