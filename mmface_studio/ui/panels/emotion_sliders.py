@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -37,12 +36,13 @@ from mmface_studio.core.document import (
     SetEmotionKey,
     UndoStack,
 )
+from mmface_studio.ui.project_binding import ProjectBound
 from mmface_studio.ui.timeline.emotion_editor import EMOTION_COLOURS
 
 STEPS = 1000  # slider resolution: 0.001 per step
 
 
-class EmotionKeyPanel(QWidget):
+class EmotionKeyPanel(ProjectBound, QWidget):
     """Time field, interpolation combo and 7 intensity sliders (0..1) for one emotion key.
 
     Connect the curve editor with ``editor.selection_changed.connect(panel.show_key)`` (or
@@ -119,19 +119,8 @@ class EmotionKeyPanel(QWidget):
     # --- binding ----------------------------------------------------------------------------------
 
     def set_project(self, project: Project, stack: UndoStack) -> None:
-        self.detach()
-        self.project, self.stack = project, stack
-        project.events.connect(self._on_change)
+        self._bind(project, stack)
         self.show_key(None)
-
-    def detach(self) -> None:
-        if self.project is not None:
-            self.project.events.disconnect(self._on_change)
-            self.project = None
-
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
-        self.detach()
-        super().closeEvent(event)
 
     def connect_editor(self, editor: Any) -> None:
         """Follow ``editor``'s selection and keep it on a key whose time the panel changed."""

@@ -15,7 +15,7 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QItemSelectionModel, Qt, Signal
-from PySide6.QtGui import QCloseEvent, QColor, QFont, QIcon, QPixmap
+from PySide6.QtGui import QColor, QFont, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -44,6 +44,7 @@ from mmface_studio.core.document import (
 )
 from mmface_studio.core.spaces import ARKIT52
 from mmface_studio.ui import theme
+from mmface_studio.ui.project_binding import ProjectBound
 from mmface_studio.ui.timeline.edit_push import push_edit
 from mmface_studio.ui.timeline.keyframe_plot import HELP, Handle, KeyframePlot
 
@@ -66,7 +67,7 @@ def _faded(colour: str, alpha: int) -> QColor:
     return c
 
 
-class ChannelCurveEditor(QWidget):
+class ChannelCurveEditor(ProjectBound, QWidget):
     """Channel chooser (grouped tree, multi-select) beside a plot of base / edit layer / result curves.
 
     Signals: ``selection_changed(dict[str, tuple[float, ...]])`` (selected keys per channel),
@@ -165,24 +166,12 @@ class ChannelCurveEditor(QWidget):
 
     def set_project(self, project: Project, stack: UndoStack) -> None:
         """Show ``project`` (edits go to ``stack``); the previous project is no longer observed."""
-        self.detach()
-        self.project, self.stack = project, stack
-        project.events.connect(self._on_change)
+        self._bind(project, stack)
         self.plot.time_step = 1.0 / project.fps
         self.plot.set_selection([])
         for name in ARKIT52.names:
             self._mark_edited(name)
         self._redraw(self._shown, refit=True)
-
-    def detach(self) -> None:
-        """Stop observing the project (on close; the owner calls it when it drops the editor)."""
-        if self.project is not None:
-            self.project.events.disconnect(self._on_change)
-            self.project = None
-
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
-        self.detach()
-        super().closeEvent(event)
 
     def _on_change(self, change: Change) -> None:
         if change.category == "layer" and change.channel is not None:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QCloseEvent, QColor, QIcon, QPixmap
+from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from mmface_studio.core.command_base import TOLERANCE, SnapshotCommand
@@ -33,6 +33,7 @@ from mmface_studio.core.document import (
     UndoStack,
 )
 from mmface_studio.ui import theme
+from mmface_studio.ui.project_binding import ProjectBound
 from mmface_studio.ui.timeline.edit_push import push_edit
 from mmface_studio.ui.timeline.keyframe_plot import HELP, Handle, KeyframePlot
 
@@ -93,7 +94,7 @@ def _swatch(colour: str) -> QIcon:
     return QIcon(pixmap)
 
 
-class EmotionCurveEditor(QWidget):
+class EmotionCurveEditor(ProjectBound, QWidget):
     """Seven coloured intensity curves with key handles, a legend and the voice-prior overlay.
 
     Signals: ``selection_changed(tuple[float, ...])`` (the selected keys' times, for
@@ -163,22 +164,10 @@ class EmotionCurveEditor(QWidget):
 
     def set_project(self, project: Project, stack: UndoStack) -> None:
         """Show ``project`` (edits go to ``stack``); the previous project is no longer observed."""
-        self.detach()
-        self.project, self.stack = project, stack
-        project.events.connect(self._on_change)
+        self._bind(project, stack)
         self.plot.time_step = 1.0 / project.fps
         self.plot.set_selection([])
         self._redraw()
-
-    def detach(self) -> None:
-        """Stop observing the project (called on close; the main window calls it when it drops us)."""
-        if self.project is not None:
-            self.project.events.disconnect(self._on_change)
-            self.project = None
-
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
-        self.detach()
-        super().closeEvent(event)
 
     def _on_change(self, change: Change) -> None:
         if change.kind == "emotion":

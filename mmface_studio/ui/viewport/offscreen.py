@@ -6,7 +6,6 @@ application is running yet, otherwise whatever backend the process already uses.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,30 +13,27 @@ import numpy as np
 from mmface_studio.rig.base import Rig
 
 
-def _ensure_backend() -> None:
-    """Pick EGL (headless) unless this process already runs a vispy app (e.g. the GUI)."""
-    from vispy import app
-    from vispy.app import _default_app
+def _offscreen_app():
+    """The viewport's own EGL application (headless, Mesa surfaceless); Qt's when EGL is missing."""
+    from mmface_studio.ui.viewport.egl_canvas import OffscreenUnavailable, egl_application
 
-    if _default_app.default_app is not None:
-        return
-    os.environ.setdefault("EGL_PLATFORM", "surfaceless")
     try:
-        app.use_app("egl")
-    except Exception:  # noqa: BLE001 - EGL missing: Qt gives its own clear error if it fails too
-        app.use_app("pyside6")
+        return egl_application()
+    except OffscreenUnavailable:
+        from vispy import app
+
+        return app.use_app("pyside6")
 
 
 def render_rig(rig: Rig, params: np.ndarray, *, size: tuple[int, int] = (800, 800), view: str = "front",
                wireframe: bool = False) -> np.ndarray:
     """RGBA uint8 image of ``rig`` deformed by ``params``."""
-    _ensure_backend()
     from vispy import scene
 
     from mmface_studio.ui.theme import VIEWPORT_BG
     from mmface_studio.ui.viewport.head_scene import HeadScene, apply_view, frame_bounds, setup_camera
 
-    canvas = scene.SceneCanvas(size=size, show=False, bgcolor=VIEWPORT_BG)
+    canvas = scene.SceneCanvas(size=size, show=False, bgcolor=VIEWPORT_BG, app=_offscreen_app())
     try:
         view_box = canvas.central_widget.add_view()
         cam = setup_camera(view_box)
