@@ -1,0 +1,1 @@
+"""Datasets, synthetic corpus, trainers and metrics for the neural engine (no Qt)."""
