@@ -112,9 +112,21 @@ def _classic() -> StageEngine:
 _ENGINES: dict[str, Callable[[], StageEngine]] = {"classic": _classic}
 
 
-def register_engine(name: str, factory: Callable[[], StageEngine]) -> None:
-    """Make an engine available to requests by name (neural engines register themselves)."""
+#: Engines registered as not reading phones (their analysis skips pocketsphinx).
+_PHONELESS: set[str] = set()
+
+
+def register_engine(name: str, factory: Callable[[], StageEngine], *, needs_phones: bool = True) -> None:
+    """Make an engine available to requests by name (neural engines register themselves).
+
+    ``needs_phones=False``: the engine reads only features (``Analysis.mel``), so its analysis
+    stage skips phone recognition; the engine object should say the same in ``needs_phones``.
+    """
     _ENGINES[name] = factory
+    if needs_phones:
+        _PHONELESS.discard(name)
+    else:
+        _PHONELESS.add(name)
 
 
 def engine_names() -> tuple[str, ...]:
@@ -147,17 +159,9 @@ def _digest_array(values: np.ndarray) -> str:
 
 def analyse_audio(request: GenerationRequest, ctx: StageContext) -> Analysis:
     """Default analyzer: the audio layer's loader, features and pocketsphinx phonetic track."""
-    from mmface_studio.audio import clip_from_array, compute_features, load_audio
+    from mmface_studio.audio import compute_features
 
-    audio = request.audio
-    if audio is None:
-        raise RequestError("The request has no audio; give samples, a file or an AudioClip.")
-    if isinstance(audio, (str, os.PathLike)):
-        clip = load_audio(audio)
-    elif isinstance(audio, np.ndarray):
-        clip = clip_from_array(audio, request.sample_rate)
-    else:
-        clip = audio
+    clip = _request_clip(request)
     ctx.progress(0.05)
     features = compute_features(clip)
     ctx.progress(0.15)
@@ -167,6 +171,33 @@ def analyse_audio(request: GenerationRequest, ctx: StageContext) -> Analysis:
     track = analyse_speech(clip.analysis, request.transcript)
     ctx.progress(1.0)
     return Analysis.from_track(track, features, duration=clip.duration)
+
+
+def _request_clip(request: GenerationRequest) -> Any:
+    from mmface_studio.audio import clip_from_array, load_audio
+
+    audio = request.audio
+    if audio is None:
+        raise RequestError("The request has no audio; give samples, a file or an AudioClip.")
+    if isinstance(audio, (str, os.PathLike)):
+        return load_audio(audio)
+    if isinstance(audio, np.ndarray):
+        return clip_from_array(audio, request.sample_rate)
+    return audio
+
+
+def analyse_features(request: GenerationRequest, ctx: StageContext) -> Analysis:
+    """Analyzer for engines that do not read phones (neural ones): features + speech/silence spans.
+
+    Skips pocketsphinx, which is most of the classic engine's generation time.
+    """
+    from mmface_studio.audio import compute_features
+
+    clip = _request_clip(request)
+    ctx.progress(0.2)
+    features = compute_features(clip)
+    ctx.progress(1.0)
+    return Analysis.from_features(features, duration=clip.duration)
 
 
 class Pipeline:
@@ -225,7 +256,14 @@ class Pipeline:
         """
         with self._lock:
             cache = self._caches.get("analysis")
-            return cache is not None and cache.get(("audio", self._audio_key(request))) is not None
+            return cache is not None and cache.get(self._analysis_key(request)) is not None
+
+    def _analysis_key(self, request: GenerationRequest) -> tuple[str, str]:
+        """Phones-free engines share a features-only analysis under their own key."""
+        factory_engine = self._engines.get(request.engine)
+        needs_phones = getattr(factory_engine, "needs_phones", True) if factory_engine else \
+            request.engine not in _PHONELESS
+        return ("audio" if needs_phones else "audio-vad", self._audio_key(request))
 
     # --- internals ----------------------------------------------------------------------------------------
 
@@ -283,9 +321,12 @@ class Pipeline:
         fps = request.fps
         if given is not None:
             analysis = self._stage("analysis", ("given", given.key), lambda ctx: given, marks, cancel, progress)
-        else:
+        elif getattr(engine, "needs_phones", True):
             analysis = self._stage("analysis", ("audio", self._audio_key(request)),
                                    lambda ctx: self._analyzer(request, ctx), marks, cancel, progress)
+        else:
+            analysis = self._stage("analysis", ("audio-vad", self._audio_key(request)),
+                                   lambda ctx: analyse_features(request, ctx), marks, cancel, progress)
         base = (engine.name, engine.version, analysis.key, fps)
         lipsync = self._stage("lipsync", base, lambda ctx: engine.lipsync(analysis, fps, ctx), marks, cancel, progress)
         face = self._stage("emotion", (*base, request.emotion, request.emotion_prior_weight),

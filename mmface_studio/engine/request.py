@@ -165,6 +165,8 @@ class Analysis:
     mode: str = ""
     words: tuple[tuple[str, float, float], ...] = ()
     fallback_reason: str | None = None  # why alignment fell back to recognition, for the user
+    #: frames x 80 log-mel at ``feature_rate`` when the analysis came from audio: what neural engines read.
+    mel: np.ndarray | None = field(default=None, repr=False)
     key: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -195,6 +197,13 @@ class Analysis:
         digest.update(repr((duration, rate, [(p.label, round(p.start, 6), round(p.end, 6)) for p in cleaned])).encode())
         digest.update(energy.tobytes())
         digest.update(f0.tobytes())
+        if self.mel is not None:
+            mel = np.ascontiguousarray(self.mel, dtype=np.float32)
+            if mel.ndim != 2:
+                raise RequestError(f"An analysis's mel features must be frames x bands, got shape {mel.shape}.")
+            mel.flags.writeable = False
+            self.mel = mel
+            digest.update(mel.tobytes())
         self.key = digest.hexdigest()
 
     @classmethod
@@ -209,7 +218,39 @@ class Analysis:
             duration = getattr(track, "duration", None)
         return cls(tuple(track.phones), features.energy_db, f0, duration,
                    float(getattr(features, "fps", 100.0)), str(getattr(track, "mode", "")), words,
-                   getattr(track, "fallback_reason", None))
+                   getattr(track, "fallback_reason", None), getattr(features, "mel", None))
+
+    @classmethod
+    def from_features(cls, features: Any, duration: float | None = None, *, min_pause: float = 0.15) -> Analysis:
+        """Features only, no phone recognition: speech/silence spans from the energy (mode ``"vad"``).
+
+        Neural engines read the mel features and never the phones, so they skip pocketsphinx (by
+        far the slowest stage); blinks and head motion still need to know when someone speaks,
+        which the spans (labelled ``AH`` for speech, ``SIL`` for pauses) give them.
+        """
+        rate = float(getattr(features, "fps", 100.0))
+        energy = np.asarray(features.energy_db, dtype=np.float64)
+        loud = np.percentile(energy, 95) if energy.size else 0.0
+        speech = energy > max(loud - 30.0, -60.0)
+        hold = max(1, int(round(min_pause * rate)))
+        if speech.any():  # close pauses shorter than min_pause: they are stops inside words
+            pad = np.concatenate([[False], speech, [False]])
+            edges = np.flatnonzero(np.diff(pad.astype(np.int8)))
+            for gap_start, gap_end in zip(edges[1:-1:2], edges[2::2], strict=False):
+                if gap_end - gap_start < hold:
+                    speech[gap_start:gap_end] = True
+        n = energy.size
+        total = duration if duration is not None else n / rate
+        spans: list[PhoneSpan] = []
+        i = 0
+        while i < n:
+            j = i
+            while j < n and speech[j] == speech[i]:
+                j += 1
+            spans.append(PhoneSpan("AH" if speech[i] else SILENCE, i / rate, min(j / rate, total)))
+            i = j
+        return cls(tuple(spans), features.energy_db, features.f0_hz, total, rate, "vad", (), None,
+                   getattr(features, "mel", None))
 
     def frame_count(self, fps: float) -> int:
         """Frames of a performance at ``fps``: frame f shows time f / fps, the last one before the end."""
