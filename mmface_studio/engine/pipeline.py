@@ -328,19 +328,34 @@ class Pipeline:
             analysis = self._stage("analysis", ("audio-vad", self._audio_key(request)),
                                    lambda ctx: analyse_features(request, ctx), marks, cancel, progress)
         base = (engine.name, engine.version, analysis.key, fps)
-        lipsync = self._stage("lipsync", base, lambda ctx: engine.lipsync(analysis, fps, ctx), marks, cancel, progress)
+        # Engines that read more of the request in a stage (MM2Face: the prompt and a sampling seed)
+        # name those inputs; they join the stage's cache key.
+        extra = dict(engine.stage_inputs("lipsync", request)) if hasattr(engine, "stage_inputs") else {}
+        lipsync = self._stage("lipsync", (*base, tuple(sorted(extra.items()))),
+                              lambda ctx: engine.lipsync(analysis, fps, ctx, **extra), marks, cancel, progress)
         face = self._stage("emotion", (*base, request.emotion, request.emotion_prior_weight),
                            lambda ctx: engine.emotion(lipsync, request.emotion, request.emotion_prior_weight, ctx),
                            marks, cancel, progress)
         plan = self._stage("blinks", (*base, request.blink_seed),
                            lambda ctx: engine.blinks(analysis, fps, request.blink_seed, ctx), marks, cancel, progress)
-        take = self._stage("pose", (*base, request.pose_seed, request.pose_style),
-                           lambda ctx: engine.head_pose(analysis, fps, request.pose_seed, request.pose_style, ctx),
-                           marks, cancel, progress)
+        kept = self._previous_pose(engine, base, previous)
+        if getattr(engine, "infills_pose", False):
+            # A generative pose model samples *around* the locked ranges (seed 002 in-filling), so
+            # the locks and the take they keep are inputs of the stage, not a paste afterwards.
+            kept_key = _digest_array(kept) if kept is not None and request.locks else None
+            take = self._stage("pose", (*base, request.pose_seed, request.pose_style, request.locks, kept_key),
+                               lambda ctx: engine.head_pose(analysis, fps, request.pose_seed, request.pose_style, ctx,
+                                                            locks=request.locks, previous=kept),
+                               marks, cancel, progress)
+        else:
+            take = self._stage("pose", (*base, request.pose_seed, request.pose_style),
+                               lambda ctx: engine.head_pose(analysis, fps, request.pose_seed, request.pose_style,
+                                                            ctx),
+                               marks, cancel, progress)
 
         started = time.perf_counter()
         ctx = StageContext("compose", marks["compose"], 1.0, cancel, progress)
-        pose = apply_pose_locks(take, self._previous_pose(engine, base, previous), request.locks, fps)
+        pose = apply_pose_locks(take, kept, request.locks, fps)
         values = engine.compose(face, plan, pose, ctx)
         ctx.progress(1.0)
         perf = Performance(fps, engine.space, values, self._provenance(engine, request, analysis))
