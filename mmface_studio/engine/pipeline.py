@@ -129,7 +129,22 @@ def register_engine(name: str, factory: Callable[[], StageEngine], *, needs_phon
         _PHONELESS.add(name)
 
 
+_discovered = False
+
+
+def discover_engines() -> None:
+    """Register the neural engines of the installed checkpoints (once; reads JSON only, no torch)."""
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    from mmface_studio.engine.neural import register_installed
+
+    register_installed()
+
+
 def engine_names() -> tuple[str, ...]:
+    discover_engines()
     return tuple(_ENGINES)
 
 
@@ -219,9 +234,15 @@ class Pipeline:
         self.last_timings: dict[str, float] = {}
         #: The phones + prosody behind the latest result (the GUI shows the phones on the timeline).
         self.last_analysis: Analysis | None = None
+        #: The voice-predicted emotion intensities behind the latest result, ``(frame times s, 7 x T)``,
+        #: when the engine's lip-sync stage predicts them (``LipSync.prior``; the GUI overlays them on the
+        #: emotion curves); None for engines that do not.
+        self.last_emotion_prior: tuple[np.ndarray, np.ndarray] | None = None
 
     def engine(self, name: str) -> StageEngine:
         if name not in self._engines:
+            if name not in _ENGINES:
+                discover_engines()
             factory = _ENGINES.get(name)
             if factory is None:
                 raise EngineUnavailable(f"Unknown engine {name!r}; available: {', '.join(_ENGINES)}.")
@@ -363,6 +384,7 @@ class Pipeline:
         self.last_timings["compose"] = time.perf_counter() - started
         self._last = ((engine.name, analysis.key, fps), perf.values[engine.pose_channels()].copy())
         self.last_analysis = analysis
+        self.last_emotion_prior = _emotion_prior(lipsync, fps)
         if progress is not None:
             progress(1.0, "done")
         return perf
@@ -388,11 +410,20 @@ class Pipeline:
         audio = request.audio
         source = str(audio) if isinstance(audio, (str, os.PathLike)) else getattr(audio, "source", None)
         return {
-            "engine": engine.name, "engine_version": engine.version, "checkpoint": None,
+            "engine": engine.name, "engine_version": engine.version,
+            "checkpoint": getattr(engine, "checkpoint", None),
             "seed": request.pose_seed, "pose_style": request.pose_style,
             "inputs": {**request.describe_inputs(), "audio": str(source) if source else None,
                        "analysis": analysis.key, "phonetic_mode": analysis.mode, "duration": analysis.duration},
         }
+
+
+def _emotion_prior(lipsync: Any, fps: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(times, 7 x T prior)`` from a lip-sync stage result that carries a ``prior`` array, else None."""
+    prior = getattr(lipsync, "prior", None)
+    if not isinstance(prior, np.ndarray) or prior.ndim != 2 or prior.shape[1] == 0:
+        return None
+    return np.arange(prior.shape[1], dtype=np.float64) / fps, prior
 
 
 def generate(request: GenerationRequest, **kwargs: Any) -> Performance:
