@@ -11,6 +11,7 @@ import json
 import sys
 
 from mmface_studio import __version__
+from mmface_studio.cli_evaluate import add_parser as add_evaluate_parser
 from mmface_studio.cli_export import add_export_parser
 
 
@@ -171,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=cmd_generate)
 
     add_export_parser(sub)
+    add_evaluate_parser(sub)
 
     rig = sub.add_parser("rig", help="inspect rigs")
     rig_sub = rig.add_subparsers(dest="rig_command", required=True)
