@@ -13,6 +13,7 @@ import sys
 from mmface_studio import __version__
 from mmface_studio.cli_evaluate import add_parser as add_evaluate_parser
 from mmface_studio.cli_export import add_export_parser
+from mmface_studio.cli_train import add_parser as add_train_parser
 
 
 class CliError(Exception):
@@ -173,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_export_parser(sub)
     add_evaluate_parser(sub)
+    add_train_parser(sub)
 
     rig = sub.add_parser("rig", help="inspect rigs")
     rig_sub = rig.add_subparsers(dest="rig_command", required=True)

@@ -119,6 +119,9 @@ class Trainer:
         if sum(p.steps for p in self.phases) != config.steps:
             raise ValueError("The task's phases must add up to the configured number of steps.")
         torch.manual_seed(config.seed)
+        prepare = getattr(task, "prepare", None)
+        if prepare is not None:  # data statistics a model keeps in buffers (normalisation): before DDP copies
+            prepare(model, dataset)
         self.model = model.to(self.ctx.device)
         self.module = self.model  # the unwrapped model (what is saved and handed to the task)
         if self.ctx.distributed:
