@@ -12,6 +12,7 @@ import sys
 
 from mmface_studio import __version__
 from mmface_studio.cli_evaluate import add_parser as add_evaluate_parser
+from mmface_studio.cli_data import add_parser as add_data_parser
 from mmface_studio.cli_export import add_export_parser
 from mmface_studio.cli_train import add_parser as add_train_parser
 
@@ -173,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=cmd_generate)
 
     add_export_parser(sub)
+    add_data_parser(sub)
     add_evaluate_parser(sub)
     add_train_parser(sub)
 
