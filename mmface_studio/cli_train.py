@@ -42,11 +42,25 @@ def open_dataset(root: str | Path, split: str | None, max_seconds: float | None,
     return cls(path, split=split, max_seconds=max_seconds, generator=generator)
 
 
+#: "small": sizes that train in minutes on a 2-core CPU (the shipped checkpoints); "default": the
+#: configs' own sizes (<= 20 MB each), meant for a GPU.
+SMALL: dict[str, dict[str, Any]] = {
+    "audio2flame": {"content_dim": 96, "style_dim": 32, "style_layers": 2, "style_ff": 96, "hidden": 96,
+                    "emotion_hidden": 64, "emotion_embed": 64},
+    "resnet1d": {"channels": 64, "decoder_blocks": 4, "style_channels": 64, "n_features": 32},
+    "pose": {"codebook_size": 128, "code_dim": 32, "d_model": 64, "ff_dim": 192, "vq_layers": 2, "gen_layers": 3,
+             "rhythm_channels": 32},
+    "mm2face": {"codebook_size": 256, "code_dim": 32, "vq_width": 64, "d_model": 128, "n_layers": 3, "d_ff": 256},
+}
+
+
 def build_model(family: str, space: str, size: str) -> Any:
     from mmface_studio.engine.models.base import families
 
     cls = families()[family]
     extra: dict[str, Any] = {"space": space}
+    if size == "small":
+        return cls(cls.config_class(**extra, **SMALL[family]))
     if size == "tiny":
         extra.update(audio_dim=80)
         if family == "mm2face":
@@ -160,7 +174,7 @@ def add_parser(sub: Any) -> None:
     train.add_argument("--lr", type=float, default=3e-4)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--space", choices=("arkit52", "flame56"), help="default: the data's space")
-    train.add_argument("--size", choices=("default", "tiny"), default="default", help="model size")
+    train.add_argument("--size", choices=("default", "small", "tiny"), default="default", help="model size")
     train.add_argument("--split", default="train")
     train.add_argument("--max-seconds", type=float, default=6.0, help="random crop length per example")
     train.add_argument("--device", choices=("cpu", "cuda"), help="default: CUDA when available")
