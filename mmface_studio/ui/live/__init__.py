@@ -1,0 +1,1 @@
+"""Live mode: the microphone drives the head (Live dock, level meter, latency readout, recorded takes)."""
