@@ -94,6 +94,7 @@ def main() -> None:
         "drag_to_frame_ms_median": round(statistics.median(steps), 2),
         "drag_to_frame_ms_p95": round(sorted(steps)[int(0.95 * len(steps))], 2),
         "undo_steps_for_the_drag": c.stack.index - before,
+        "voice_prior_overlay_drawn": window.timeline.emotion_editor.has_priors,
         "budget_ms": 50,
         "viewport_path": getattr(window.viewport, "path", "?"),
         "load_avg": os.getloadavg(),

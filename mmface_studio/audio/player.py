@@ -25,19 +25,32 @@ When there is no usable device (PortAudio missing, no output, a named device tha
 error or a stall mid-play) the player keeps going on ``time.monotonic`` and says so in ``status``;
 it never raises into the GUI for a device problem. ``on_status`` callbacks and every public method
 run on the caller's (GUI) thread; the PortAudio thread only sets flags.
+
+Choosing the device, the rate and the channel count, and converting the clip for it, happen once
+per load and live in :mod:`mmface_studio.audio.output_device` (re-exported here).
 """
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.signal import resample_poly
+
+from mmface_studio.audio.output_device import (  # re-exported: the player's public API since it began
+    NoOutputError,
+    OutputDevice,
+    choose_channels,
+    close_quietly,
+    find_output_device,
+    list_output_devices,
+    negotiate_rate,
+    portaudio,
+    prepare_output,
+    supported,
+)
 
 DEFAULT_LATENCY_S = 0.1  # enough headroom for a GUI thread that holds the GIL for a frame or two
 MIN_LOOP_S = 0.01  # shorter loops would make the callback loop over tiny pieces
@@ -49,110 +62,11 @@ _RECENT_S = 0.25  # if every callback this recent is late, the device's timeline
 _SHIFT_S = 0.005  # ... by at least this much
 _CALIBRATE_S = 1.0  # the buffer lead is averaged over this long after a start, then only drifts
 _LEAD_TAU_S = 30.0  # time constant of that drift
-_FALLBACK_RATES = (48_000, 44_100)
+
+__all__ = ["AudioPlayer", "NoOutputError", "OutputDevice", "choose_channels", "find_output_device",
+           "list_output_devices", "negotiate_rate", "prepare_output"]
 
 Segment = tuple[int, int, int, int]  # stream frame, clip frame there, loop start, loop end (-1: no loop)
-
-
-@dataclass(frozen=True)
-class OutputDevice:
-    """A PortAudio output device as the player sees it."""
-
-    index: int
-    name: str
-    default_rate: int
-    max_channels: int
-
-
-class NoOutputError(Exception):
-    """Why no device can be used; the message is what the status line shows."""
-
-
-def _portaudio() -> Any:
-    """Import sounddevice on first use: importing it loads PortAudio, which may be missing."""
-    try:
-        import sounddevice
-    except (OSError, ImportError) as exc:
-        raise NoOutputError(f"Audio output unavailable ({exc}): playing silently.") from exc
-    return sounddevice
-
-
-def list_output_devices() -> list[OutputDevice]:
-    """Output devices PortAudio knows (for a device menu); empty when PortAudio itself is missing.
-
-    PortAudio lists devices once, when it is loaded: one plugged in later appears after a restart.
-    """
-    try:
-        sd = _portaudio()
-        devices = list(sd.query_devices())
-    except Exception:
-        return []
-    return [OutputDevice(i, str(d["name"]), int(d["default_samplerate"]), int(d["max_output_channels"]))
-            for i, d in enumerate(devices) if d["max_output_channels"] > 0]
-
-
-def find_output_device(sd: Any, request: str | int | None) -> OutputDevice:
-    """The device to open: PortAudio's default output, an index, or a name (exact, then a substring).
-
-    Raises ``NoOutputError`` with the message for the status line when nothing matches.
-    """
-    devices = list(sd.query_devices())
-    outputs = [i for i, d in enumerate(devices) if d["max_output_channels"] > 0]
-    index: int | None = None
-    if request is None:
-        default = sd.default.device[1]
-        index = default if isinstance(default, int) and default in outputs else (outputs[0] if outputs else None)
-        if index is None:
-            raise NoOutputError("No audio output device: playing silently.")
-    elif isinstance(request, int):
-        index = request if request in outputs else None
-    else:
-        exact = [i for i in outputs if devices[i]["name"] == request]
-        partial = [i for i in outputs if request.lower() in devices[i]["name"].lower()]
-        index = (exact or partial or [None])[0]
-    if index is None:
-        raise NoOutputError(f'Audio output device "{request}" not found: playing silently.')
-    d = devices[index]
-    return OutputDevice(index, str(d["name"]), int(d["default_samplerate"]), int(d["max_output_channels"]))
-
-
-def negotiate_rate(clip_rate: int, device_rate: int, supports: Callable[[int], bool],
-                   preferred: int | None = None) -> int | None:
-    """First rate the device accepts: a preferred one, the clip's own (no resampling), the device's default."""
-    candidates = [preferred, clip_rate, device_rate, *_FALLBACK_RATES]
-    for rate in dict.fromkeys(r for r in candidates if r):
-        if supports(rate):
-            return rate
-    return None
-
-
-def choose_channels(clip_channels: int, max_channels: int, supports: Callable[[int], bool]) -> int | None:
-    """Mono goes out as stereo (a one-channel stream plays on the left only on some raw devices)."""
-    want = 2 if clip_channels == 1 and max_channels >= 2 else min(clip_channels, max_channels)
-    for channels in dict.fromkeys((want, 2, 1)):
-        if 0 < channels <= max_channels and supports(channels):
-            return channels
-    return None
-
-
-def prepare_output(samples: np.ndarray, rate: int, out_rate: int, out_channels: int) -> np.ndarray:
-    """The clip as the device will play it, built once at load so the callback only copies slices.
-
-    More channels than the device has are averaged (a centre-channel dialogue track must not be
-    dropped); mono is duplicated; the rate is converted with a polyphase filter, which is exact for
-    the rational ratios real rates have (44100 -> 48000 is 160/147).
-    """
-    x = np.asarray(samples, dtype=np.float32)
-    if x.ndim == 1:
-        x = x[:, None]
-    if x.shape[1] > out_channels:
-        x = x.mean(axis=1, keepdims=True, dtype=np.float32)
-    if rate != out_rate:
-        g = math.gcd(int(rate), int(out_rate))
-        x = resample_poly(x, out_rate // g, rate // g, axis=0).astype(np.float32, copy=False)
-    if x.shape[1] != out_channels:
-        x = np.repeat(x[:, :1], out_channels, axis=1)
-    return np.ascontiguousarray(x, dtype=np.float32)
 
 
 def _clip_frame(seg: Segment, stream_frame: float) -> float:
@@ -369,7 +283,7 @@ class AudioPlayer:
         stream, self._stream = self._stream, None
         self._silent = True
         if stream is not None:
-            _close_quietly(stream)
+            close_quietly(stream)
 
     def __enter__(self) -> AudioPlayer:
         return self
@@ -384,13 +298,13 @@ class AudioPlayer:
         self._silent = True
         self.device_name = ""
         try:
-            sd = _portaudio()
+            sd = portaudio()
             dev = find_output_device(sd, self._device_request)
             self.device_name = dev.name
             out_ch = choose_channels(clip_channels, dev.max_channels,
-                                     lambda c: _supported(sd, dev.index, c, dev.default_rate))
+                                     lambda c: supported(sd, dev.index, c, dev.default_rate))
             out_rate = None if out_ch is None else negotiate_rate(
-                clip_rate, dev.default_rate, lambda r: _supported(sd, dev.index, out_ch, r), self._rate_request)
+                clip_rate, dev.default_rate, lambda r: supported(sd, dev.index, out_ch, r), self._rate_request)
             if out_ch is None or out_rate is None:
                 raise NoOutputError(f'Audio output "{dev.name}" accepts no usable format: playing silently.')
             self._generation += 1
@@ -440,7 +354,7 @@ class AudioPlayer:
             stream, self._stream = self._stream, None
             self._generation += 1
             if stream is not None:  # a hung device may block abort(): never on the GUI thread
-                threading.Thread(target=_close_quietly, args=(stream,), daemon=True).start()
+                threading.Thread(target=close_quietly, args=(stream,), daemon=True).start()
             self._set_status(f'Audio output "{self.device_name}" stopped ({why}): playing silently.')
         if self._pending is not self._applied:
             self._applied = self._pending
@@ -605,22 +519,3 @@ class AudioPlayer:
         z = envelope + self._lead
         self._reanchors += self._z is not None and abs(z - self._z) > _REANCHOR_S
         self._z = z
-
-
-def _supported(sd: Any, device: int, channels: int, rate: int) -> bool:
-    try:
-        sd.check_output_settings(device=device, channels=channels, dtype="float32", samplerate=rate)
-    except Exception:
-        return False
-    return True
-
-
-def _close_quietly(stream: Any) -> None:
-    try:
-        stream.abort()
-    except Exception:
-        pass
-    try:
-        stream.close()
-    except Exception:
-        pass

@@ -12,8 +12,9 @@ impossible), and from then on ``do``/``undo`` just put the new/old immutable val
 makes undo exact by construction, which the property test in ``tests/core`` checks.
 
 Keys are addressed by time (within 1e-6 s), as the timeline shows them. Drag-like commands
-(``MoveEmotionKeys``, ``SetEmotionKey``, ``MoveChannelKeys``, ``SetChannelKey``, ``SetKeyTangents``,
-``MoveMarker``, ``SetProperty`` for text and identity) merge when a push continues the previous
+(``MoveEmotionKeys``, ``DragEmotionKeys``, ``SetEmotionKey``, ``MoveChannelKeys``, ``SetChannelKey``,
+``SetKeyTangents``, ``MoveMarker``, ``SetProperty`` for text, identity and the follow-voice weight)
+merge when a push continues the previous
 one: it grabs what the previous one left (the moved keys at their new times, the same key, the
 same field). Call ``stack.seal()`` on mouse release to end a gesture.
 
@@ -127,6 +128,47 @@ class MoveEmotionKeys(SnapshotCommand):
         except RequestError:
             raise EditError("The moved emotion keys would land on another key.") from None
         self._release = ("emotion-move", tuple(sorted(t + delta for t in self.times)))
+        return {"emotion": new}
+
+
+class DragEmotionKeys(SnapshotCommand):
+    """Move emotion keys by ``dt`` seconds and add ``dv`` to some of their intensities, in one step.
+
+    Why it exists: a curve-editor drag changes a key's time and an intensity at once, and
+    ``MoveEmotionKeys`` (time) and ``SetEmotionKey`` (one key's values) alternating on the stack
+    cannot merge, so a drag would leave dozens of undo steps. This one merges like the other drag
+    commands: each push grabs the keys where the previous one left them. ``edits`` maps a key time
+    to the indices (``EMOTIONS`` order) of the intensities that move; intensities stay in 0..1 and
+    keys never go before 0 s.
+    """
+
+    mergeable = True
+
+    def __init__(self, project: Project, edits: Mapping[float, Sequence[int]], dt: float, dv: float) -> None:
+        super().__init__(project, "Drag emotion keys", ("emotion",))
+        self.edits = {float(t): tuple(sorted({int(e) for e in ix})) for t, ix in edits.items()}
+        self.dt, self.dv = float(dt), float(dv)
+        self._grab = ("emotion-drag", tuple(sorted(self.edits)))
+
+    def _compute(self, current: dict[str, Any]) -> dict[str, Any]:
+        track: EmotionTrack = current["emotion"]
+        if not self.edits or not (math.isfinite(self.dt) and math.isfinite(self.dv)):
+            raise EditError("Select the emotion keys to drag.")
+        picked = {_emotion_find(track, t): indices for t, indices in self.edits.items()}
+        dt = max(self.dt, -min(track.keys[i].time for i in picked))
+        keys = list(track.keys)
+        for i, indices in picked.items():
+            gammas = list(keys[i].gammas)
+            for e in indices:
+                if not 0 <= e < len(gammas):
+                    raise EditError(f"There is no emotion number {e}.")
+                gammas[e] = min(max(gammas[e] + self.dv, 0.0), 1.0)
+            keys[i] = replace(keys[i], time=keys[i].time + dt, gammas=tuple(gammas))
+        try:
+            new = EmotionTrack(tuple(keys))
+        except RequestError:
+            raise EditError("The dragged emotion keys would land on another key.") from None
+        self._release = ("emotion-drag", tuple(sorted(track.keys[i].time + dt for i in picked)))
         return {"emotion": new}
 
 
@@ -300,7 +342,8 @@ class ClearLayers(SnapshotCommand):
 
 
 COMMANDS: dict[str, type[Command]] = {cls.__name__: cls for cls in (
-    AddEmotionKey, SetEmotionKey, MoveEmotionKeys, DeleteEmotionKeys, PasteEmotionKeys, SetEmotionTrack,
+    AddEmotionKey, SetEmotionKey, MoveEmotionKeys, DragEmotionKeys, DeleteEmotionKeys, PasteEmotionKeys,
+    SetEmotionTrack,
     AddChannelKey, SetChannelKey, SetKeyTangents, MoveChannelKeys, DeleteChannelKeys, SetLayerCurve, ClearLayers,
     SetBasePerformance, SetPoseTake, AddPoseLock, RemovePoseLock,
     AddMarker, MoveMarker, RenameMarker, RemoveMarker, SetProperty, SetAudio,
@@ -308,8 +351,8 @@ COMMANDS: dict[str, type[Command]] = {cls.__name__: cls for cls in (
 
 __all__ = [
     "COMMANDS", "AddChannelKey", "AddEmotionKey", "AddMarker", "AddPoseLock", "ClearLayers", "DeleteChannelKeys",
-    "DeleteEmotionKeys", "MoveChannelKeys", "MoveEmotionKeys", "MoveMarker", "PasteEmotionKeys", "RemoveMarker",
-    "RemovePoseLock", "RenameMarker", "SetAudio", "SetBasePerformance", "SetChannelKey", "SetEmotionKey",
-    "SetEmotionTrack", "SetKeyTangents", "SetLayerCurve", "SetPoseTake", "SetProperty", "SnapshotCommand",
-    "resample_performance",
+    "DeleteEmotionKeys", "DragEmotionKeys", "MoveChannelKeys", "MoveEmotionKeys", "MoveMarker", "PasteEmotionKeys",
+    "RemoveMarker", "RemovePoseLock", "RenameMarker", "SetAudio", "SetBasePerformance", "SetChannelKey",
+    "SetEmotionKey", "SetEmotionTrack", "SetKeyTangents", "SetLayerCurve", "SetPoseTake", "SetProperty",
+    "SnapshotCommand", "resample_performance",
 ]

@@ -14,7 +14,8 @@ from mmface_studio.core.spaces import ARKIT52
 from mmface_studio.core.timeline_items import LockRange, Marker
 from mmface_studio.core.undo import EditError
 
-_MERGEABLE_FIELDS = frozenset({"prompt", "transcript", "identity"})
+_MERGEABLE_FIELDS = frozenset({"prompt", "transcript", "identity", "emotion_prior_weight"})
+_LABELS = {"emotion_prior_weight": "follow-voice weight"}  # the undo text says what the control says
 
 
 class SetBasePerformance(SnapshotCommand):
@@ -162,16 +163,17 @@ class RemoveMarker(SnapshotCommand):
 
 
 class SetProperty(SnapshotCommand):
-    """Set one setting: "prompt", "transcript", "rig", "identity", "fps", "pose_seed", "pose_style", "engine".
+    """Set one setting: "prompt", "transcript", "rig", "identity", "fps", "pose_seed", "pose_style", "engine",
+    "emotion_prior_weight".
 
     Changing fps resamples the base to the new rate in the same step. Consecutive edits of the
-    prompt, transcript or identity (typing, slider drags) merge.
+    prompt, transcript, identity or follow-voice weight (typing, slider drags) merge.
     """
 
     def __init__(self, project: Project, field: str, value: Any) -> None:
         if field not in META_FIELDS:
             raise EditError(f"Unknown setting {field!r}; settings: {', '.join(META_FIELDS)}.")
-        label = field.replace("_", " ")
+        label = _LABELS.get(field, field.replace("_", " "))
         super().__init__(project, f"Set {label}", ("fps", "base") if field == "fps" else (field,))
         self.field, self.value = field, value
         self.mergeable = field in _MERGEABLE_FIELDS

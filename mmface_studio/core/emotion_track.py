@@ -195,6 +195,25 @@ class EmotionTrack:
         return out.T.astype(np.float32)
 
 
+def follow_voice(keyed: np.ndarray, prior: np.ndarray, weight: float,
+                 mean: np.ndarray | None = None) -> np.ndarray:
+    """gamma_t = gamma_u,t + w (gamma_a,t - mean gamma_a), clipped to 0..1 (7 x T float32).
+
+    ``keyed`` is the animator's track sampled where ``prior`` is given. The prior is mean-centred
+    so that following the voice only adds the variation the voice has within the clip, never a
+    bias away from what the animator keyed; ``mean`` (7,) is the prior's mean over the whole clip
+    when ``prior`` holds only some of its instants (a view drawing the visible part). Here, in the
+    document's vocabulary, because the engine applies it and the emotion editor draws it: both
+    must show the same curve.
+    """
+    gammas = np.asarray(keyed, dtype=np.float64)
+    prior = np.asarray(prior, dtype=np.float64)
+    if weight > 0 and prior.size:
+        centre = prior.mean(axis=1) if mean is None else np.asarray(mean, dtype=np.float64)
+        gammas = gammas + weight * (prior - centre[:, None])
+    return np.clip(gammas, 0.0, 1.0).astype(np.float32)
+
+
 def _parse_number(text: str | None, default: float, what: str) -> float:
     if text is None or not text.strip():
         return default

@@ -33,7 +33,11 @@ from mmface_studio.core.timeline_items import LockRange, Marker
 POSE_CHANNELS: tuple[str, ...] = ("HeadYaw", "HeadPitch", "HeadRoll")
 DEFAULT_RIG = "default"
 #: Settings reported as ``Change("meta", field=...)``.
-META_FIELDS: tuple[str, ...] = ("transcript", "prompt", "rig", "identity", "fps", "pose_seed", "pose_style", "engine")
+META_FIELDS: tuple[str, ...] = ("transcript", "prompt", "rig", "identity", "fps", "pose_seed", "pose_style", "engine",
+                                "emotion_prior_weight")
+#: How much the voice-predicted emotion bends the keyed one unless the project says otherwise (the
+#: engine's default, ``GenerationRequest.emotion_prior_weight``): small, so the animator's keys lead.
+DEFAULT_PRIOR_WEIGHT = 0.1
 FIELDS: tuple[str, ...] = ("audio", "emotion", "base", "locks", "markers", *META_FIELDS)
 
 
@@ -68,6 +72,16 @@ def _fps(value: Any) -> float:
     if not (math.isfinite(fps) and 1.0 <= fps <= 240.0):
         raise DocumentError(f"fps must be between 1 and 240, got {value!r}.")
     return fps
+
+
+def _weight(value: Any) -> float:
+    try:
+        weight = float(value)
+    except (TypeError, ValueError):
+        raise DocumentError(f"The follow-voice weight must be a number, got {value!r}.") from None
+    if not (math.isfinite(weight) and 0.0 <= weight <= 1.0):
+        raise DocumentError(f"The follow-voice weight must be between 0 and 1, got {value!r}.")
+    return weight
 
 
 def _seed(value: Any) -> int:
@@ -142,6 +156,7 @@ _NORMALISE: dict[str, Any] = {
     "transcript": lambda v: _text(v, "transcript"), "prompt": lambda v: _text(v, "prompt"),
     "rig": lambda v: _name(v, "rig"), "identity": _identity, "fps": _fps, "pose_seed": _seed,
     "pose_style": lambda v: _name(v, "pose style"), "engine": lambda v: _name(v, "engine name"),
+    "emotion_prior_weight": _weight,
 }
 
 
@@ -192,17 +207,20 @@ class Project:
     ``base`` (generated ``Performance`` in arkit52, or None), ``layers`` (channel -> ``Curve``
     offsets; channels without keys are absent), ``locks`` (``LockRange`` tuple), ``markers``
     (``Marker`` tuple), ``rig`` ("default" or a FLAME file path), ``identity`` (name -> value),
-    ``fps``, ``pose_seed``, ``pose_style``, ``engine``.
+    ``fps``, ``pose_seed``, ``pose_style``, ``engine``, ``emotion_prior_weight`` (w in
+    gamma_t = gamma_u,t + w (gamma_a,t - mean gamma_a): how much the voice bends the keyed emotion).
     """
 
     def __init__(self, *, audio: Any = None, transcript: str = "", prompt: str = "",
                  emotion: EmotionTrack | str | None = None, base: Performance | None = None,
                  layers: Mapping[str, Curve] | None = None, locks: Iterable[Any] = (),
                  markers: Iterable[Any] = (), rig: str = DEFAULT_RIG, identity: Mapping[str, float] | None = None,
-                 fps: float = 30.0, pose_seed: int = 0, pose_style: str = "calm", engine: str = "classic") -> None:
+                 fps: float = 30.0, pose_seed: int = 0, pose_style: str = "calm", engine: str = "classic",
+                 emotion_prior_weight: float = DEFAULT_PRIOR_WEIGHT) -> None:
         given = {"audio": audio, "transcript": transcript, "prompt": prompt, "emotion": emotion, "base": base,
                  "locks": locks, "markers": markers, "rig": rig, "identity": identity, "fps": fps,
-                 "pose_seed": pose_seed, "pose_style": pose_style, "engine": engine}
+                 "pose_seed": pose_seed, "pose_style": pose_style, "engine": engine,
+                 "emotion_prior_weight": emotion_prior_weight}
         try:
             self._values: dict[str, Any] = {k: _NORMALISE[k](v) for k, v in given.items()}
             checked = {ch: _layer(ch, c) for ch, c in (layers or {}).items()}
@@ -238,6 +256,7 @@ class Project:
     pose_seed = _field("pose_seed", "Seed of the head-pose take.")
     pose_style = _field("pose_style", "Style of the head-pose take ('calm', 'animated', ...).")
     engine = _field("engine", "Name of the generation engine.")
+    emotion_prior_weight = _field("emotion_prior_weight", "Follow-voice weight w (0..1) of the voice emotion.")
 
     @property
     def layers(self) -> Mapping[str, Curve]:
@@ -273,7 +292,8 @@ class Project:
         """Keyword arguments for the engine: ``GenerationRequest(**project.request_fields())``."""
         return {"audio": self.audio, "transcript": self.transcript or None, "prompt": self.prompt,
                 "emotion": self.emotion, "pose_seed": self.pose_seed, "pose_style": self.pose_style,
-                "locks": tuple(tuple(lk) for lk in self.locks), "engine": self.engine, "fps": self.fps}
+                "locks": tuple(tuple(lk) for lk in self.locks), "engine": self.engine, "fps": self.fps,
+                "emotion_prior_weight": self.emotion_prior_weight}
 
     # --- the two mutators (called by commands) --------------------------------------------------
 

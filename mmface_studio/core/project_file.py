@@ -9,12 +9,14 @@ Layout::
                           enough: more than 8 channels, or peaks beyond full scale)
 
 Saving is atomic (temp file in the same folder, fsync, rename): a full disk or a crash leaves
-the previous file as it was. Opening treats the file as untrusted input: nothing is ever
-unpickled (``.npy`` headers are parsed and the data read with ``np.frombuffer``), entry names
-with ``..``, absolute paths or drive letters are refused (nothing is extracted to disk anyway),
-and the sizes the zip declares are checked against limits and against the shapes the manifest
-promises before anything is decompressed. Every failure is a ``ProjectFileError`` whose message
-names the file and the problem.
+the previous file as it was. A save killed outright leaves its hidden temp file behind; saving or
+opening a project in that folder sweeps the stale ones (``core.atomic.sweep_stale_parts``).
+Opening treats the file as untrusted input: nothing is ever unpickled (``.npy`` headers are
+parsed and the data read with ``np.frombuffer``), entry names with ``..``, absolute paths or
+drive letters are refused (nothing is extracted to disk anyway), and the sizes the zip declares
+are checked against limits and against the shapes the manifest promises before anything is
+decompressed. Every failure is a ``ProjectFileError`` whose message names the file and the
+problem.
 
 The OpenTimelineIO-style adapter names ``read_from_file``/``write_to_file`` are aliases.
 """
@@ -33,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from mmface_studio.core.atomic import atomic_write
+from mmface_studio.core.atomic import atomic_write, sweep_stale_parts
 from mmface_studio.core.project import Project
 from mmface_studio.core.project_schema import ProjectFileError, from_manifest, to_manifest, upgrade
 
@@ -86,6 +88,7 @@ def save_project(project: Project, path: str | Path) -> Path:
     except OSError as exc:
         raise ProjectFileError(f"Could not save {out.name}: {_os_reason(exc)}. "
                                "The previous version of the file, if any, is unchanged.") from exc
+    sweep_stale_parts(out.parent, (SUFFIX,))  # what earlier saves killed mid-write left beside it
     return out
 
 
@@ -143,6 +146,7 @@ def load_project(path: str | Path) -> Project:
         raise ProjectFileError(f"{src}: no such file.")
     if not src.is_file():
         raise ProjectFileError(f"{src} is not a file.")
+    sweep_stale_parts(src.parent, (SUFFIX,))  # temp files of saves that were killed in this folder
     try:
         with zipfile.ZipFile(src) as archive:
             reader = _Reader(archive, name)

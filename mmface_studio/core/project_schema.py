@@ -21,7 +21,7 @@ import numpy as np
 from mmface_studio.core.curves import Curve
 from mmface_studio.core.emotion_track import EmotionKey, EmotionTrack
 from mmface_studio.core.performance import Performance
-from mmface_studio.core.project import Project
+from mmface_studio.core.project import DEFAULT_PRIOR_WEIGHT, Project
 from mmface_studio.core.spaces import ARKIT52, SpaceError
 from mmface_studio.core.timeline_items import LockRange, Marker
 
@@ -66,7 +66,7 @@ def to_manifest(project: Project) -> tuple[dict[str, Any], dict[str, np.ndarray]
         "settings": {"fps": project.fps, "engine": project.engine, "rig": project.rig,
                      "identity": dict(project.identity), "prompt": project.prompt,
                      "transcript": project.transcript, "pose_seed": project.pose_seed,
-                     "pose_style": project.pose_style},
+                     "pose_style": project.pose_style, "emotion_prior_weight": project.emotion_prior_weight},
         "emotion": [{"time": k.time, "gammas": list(k.gammas), "interpolation": k.interpolation}
                     for k in project.emotion.keys],
         "layers": {ch: curve.to_json() for ch, curve in sorted(project.layers.items())},
@@ -211,4 +211,7 @@ def _build(manifest: dict[str, Any], read_array: ArrayLoader, read_audio: AudioL
                    emotion=emotion, base=base, layers=layers, locks=locks, markers=markers,
                    rig=settings.get("rig", "default"), identity=settings.get("identity") or {}, fps=fps,
                    pose_seed=settings.get("pose_seed", 0), pose_style=settings.get("pose_style", "calm"),
-                   engine=settings.get("engine", "classic"))
+                   engine=settings.get("engine", "classic"),
+                   # added within version 1: files written before it follow the voice by the default
+                   emotion_prior_weight=_typed(settings.get("emotion_prior_weight", DEFAULT_PRIOR_WEIGHT),
+                                               (int, float), "the follow-voice weight"))

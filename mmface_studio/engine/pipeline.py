@@ -384,7 +384,8 @@ class Pipeline:
         self.last_timings["compose"] = time.perf_counter() - started
         self._last = ((engine.name, analysis.key, fps), perf.values[engine.pose_channels()].copy())
         self.last_analysis = analysis
-        self.last_emotion_prior = _emotion_prior(lipsync, fps)
+        if self.last_emotion_prior is None or self.last_emotion_prior[1] is not getattr(lipsync, "prior", None):
+            self.last_emotion_prior = _emotion_prior(lipsync, fps)  # the same object while the lip-sync is cached
         if progress is not None:
             progress(1.0, "done")
         return perf

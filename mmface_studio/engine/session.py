@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from mmface_studio.core.performance import Performance
 from mmface_studio.engine.pipeline import CancelToken, Pipeline, ProgressCallback
 from mmface_studio.engine.request import GenerationRequest
@@ -46,6 +48,14 @@ class EngineSession:
     def refresh(self) -> Performance:
         """Re-derive the base after an emotion or lock edit; only the changed stages run."""
         return self.pipeline.run(self.request(), previous=self.project.base)
+
+    def emotion_priors(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The voice-predicted emotion intensities behind the latest result: ``(frame times s, 7 x T)``.
+
+        What the follow-voice weight (``project.emotion_prior_weight``) mixes into the keyed emotion;
+        None before a generation, or for an engine whose lip-sync stage predicts no emotion.
+        """
+        return self.pipeline.last_emotion_prior
 
     def resample_pose(self, seed: int) -> Performance:
         """A new head-pose take with ``seed``; locked ranges keep the current take's values."""

@@ -75,7 +75,8 @@ def build_menus(w: MainWindow) -> None:
     w.act_wireframe = _add(w, view_menu, "Wireframe", w.viewport.set_wireframe, "W", checkable=True)
     _add(w, view_menu, "Fit timeline", w.timeline.fit, "Ctrl+0")
     view_menu.addSeparator()
-    for dock in (w.generate_dock, w.pose_dock, w.emotion_key_dock, w.identity_dock, w.channels_dock, w.timeline_dock):
+    for dock in (w.generate_dock, w.pose_dock, w.emotion_key_dock, w.identity_dock, w.channels_dock, w.timeline_dock,
+                 w.live_dock):
         view_menu.addAction(dock.toggleViewAction())
 
     generate_menu = bar.addMenu("&Generate")
@@ -86,6 +87,7 @@ def build_menus(w: MainWindow) -> None:
     generate_menu.addSeparator()
     _add(w, generate_menu, "Demo clip", w.generate_demo, "Ctrl+D")
     _add(w, generate_menu, "Expression tour (preview)", w.play_tour, "Ctrl+T")
+    generate_menu.addAction(w.act_live)  # Ctrl+Shift+L: live microphone (ui/live)
 
     export_menu = bar.addMenu("E&xport")
     _add(w, export_menu, "Export performance…", lambda: open_export_dialog(w), "Ctrl+E")
@@ -167,7 +169,8 @@ def open_export_dialog(w: MainWindow) -> None:
 
 def _shortcuts(w: MainWindow) -> None:
     QMessageBox.information(w, "Keyboard shortcuts", (
-        "Space play/pause · J/K/L shuttle back/stop/forward · ←/→ frame step · Home/End\n"
+        "Space play/pause · J/K/L shuttle back/stop/forward (J or L again: 2x, 4x) · ←/→ frame step · Home/End\n"
+        "I/O set loop in/out at the playhead · Ctrl+Shift+X clear it · Ctrl+L loop on/off\n"
         "K (in a curve editor) add key at playhead · Delete remove keys · Ctrl+C/Ctrl+V copy/paste keys\n"
         "Ctrl+Z/Ctrl+Shift+Z undo/redo · Ctrl+G generate · Ctrl+R re-sample pose · Ctrl+E export\n"
         "Viewport: left drag orbit · wheel zoom · Shift+drag pan · F frame head · 1/2/3 views · W wireframe"))

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QProgressBar, QWidget
 
 from mmface_studio.core.document import RecoveryStore, SetProperty
@@ -18,6 +18,7 @@ from mmface_studio.core.performance import Performance
 from mmface_studio.core.tour import expression_tour
 from mmface_studio.rig.base import Rig
 from mmface_studio.rig.loading import load_rig
+from mmface_studio.ui.live.live_mode import install_live_mode
 from mmface_studio.ui.main_menus import build_menus
 from mmface_studio.ui.panels.channel_meter import ChannelMeter
 from mmface_studio.ui.panels.generate_panel import GeneratePanel
@@ -76,10 +77,10 @@ class MainWindow(QMainWindow):
         for widget in (self.progress_bar, self.fps_label, self.rig_label):
             self.statusBar().addPermanentWidget(widget)
         self._frame_times: list[float] = []
+        self.live = install_live_mode(self)  # Live dock + status readout (issue 8)
         build_menus(self)
-        self.resizeDocks([self.generate_dock, self.channels_dock], [520, 260], Qt.Vertical)
-        self.resizeDocks([self.generate_dock], [360], Qt.Horizontal)
-        self.resizeDocks([self.timeline_dock], [380], Qt.Vertical)
+        # Dock sizes only take once the window is laid out (before show, resizeDocks is ignored).
+        QTimer.singleShot(0, self, self._size_docks)
 
         c = self.controller
         c.message.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
@@ -93,6 +94,11 @@ class MainWindow(QMainWindow):
         self._project_replaced(c.project)
 
     # ----------------------------------------------------------------- building
+    def _size_docks(self) -> None:
+        self.resizeDocks([self.generate_dock, self.channels_dock], [520, 260], Qt.Vertical)
+        self.resizeDocks([self.generate_dock], [360], Qt.Horizontal)
+        self.resizeDocks([self.timeline_dock], [420], Qt.Vertical)  # room for the curve editors under the rows
+
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(title.lower().replace(" ", "-"))
@@ -295,6 +301,7 @@ class MainWindow(QMainWindow):
             store.discard(entry)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        self.live.shutdown()  # stop listening; a take being recorded joins the project before "save?"
         if not self.confirm_discard():
             event.ignore()
             return

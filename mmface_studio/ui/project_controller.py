@@ -49,6 +49,8 @@ class ProjectController(QObject):
     candidates_ready = Signal(list)  # [(seed, Performance)]
     path_changed = Signal(object)  # Path | None
     phonetics_changed = Signal(object)  # the analysis used for the last generation (words/phones)
+    #: The voice-predicted emotion behind the take, ``(frame times s, 7 x T)``, or None (no take yet).
+    emotion_priors_changed = Signal(object)
 
     def __init__(self, parent: QObject | None = None, recovery: RecoveryStore | None = None) -> None:
         super().__init__(parent)
@@ -59,6 +61,7 @@ class ProjectController(QObject):
         self.tasks = TaskRunner(self)
         self._cancel: CancelToken | None = None
         self.recovery = recovery
+        self._priors: tuple | None = None
         self.settings = QSettings()
         self.project.events.connect(self._on_change)
         self.autosave_timer = QTimer(self)
@@ -80,6 +83,7 @@ class ProjectController(QObject):
         self._set_path(path)
         self.project_replaced.emit(project)
         self.performance_changed.emit()
+        self._publish_priors()
 
     def new_project(self) -> None:
         self.replace_project(Project())
@@ -89,10 +93,13 @@ class ProjectController(QObject):
 
     def _on_change(self, change) -> None:
         kind = change.category
-        if kind in ("emotion", "locks") and self.project.base is not None and self._cancel is None:
+        follow_voice = kind == "meta" and change.field == "emotion_prior_weight"
+        if (kind in ("emotion", "locks") or follow_voice) and self.project.base is not None and self._cancel is None:
             self._refresh_base()
         if kind in ("base", "layer"):
             self.performance_changed.emit()
+        if kind == "base":
+            self._publish_priors()
 
     def _refresh_base(self) -> None:
         """Re-derive the base from the edited inputs; derived data, so not an undo step of its own."""
@@ -100,6 +107,19 @@ class ProjectController(QObject):
             self.project.assign(base=self.session.refresh())
         else:
             self.message.emit("Edit saved; generate to see it (the audio has not been analysed yet).", 6000)
+
+    def _publish_priors(self) -> None:
+        """Tell the views the voice-predicted emotion of the current take, when it is not what they have.
+
+        Derived from the audio analysis (not document data, like the phones): the session has it
+        once this project's audio went through the engine, and None for a project not generated here.
+        """
+        base, priors = self.project.base, self.session.emotion_priors()
+        if base is None or priors is None or priors[1].shape[1] != base.frame_count:
+            priors = None  # no take, or the last run was for another take (undo past a generation)
+        if priors is not self._priors:
+            self._priors = priors
+            self.emotion_priors_changed.emit(priors)
 
     def _set_path(self, path: Path | None) -> None:
         self.path = path
@@ -221,7 +241,8 @@ class ProjectController(QObject):
         if project.audio is not None and project.base is not None:
             # Warm the analysis cache in the background so edits apply instantly afterwards.
             session = self.session
-            self.tasks.submit(lambda: session.pipeline.run(session.request()), lambda perf: None,
+            self.tasks.submit(lambda: session.pipeline.run(session.request()),
+                              lambda perf: self._publish_priors() if session is self.session else None,
                               lambda exc: log.info("background analysis failed: %s", exc))
 
     def save(self, path: str | Path | None = None) -> bool:

@@ -1,4 +1,10 @@
-"""Transport bar: play/pause, step, loop, scrub slider and frame counter."""
+"""Transport bar: play/pause, J/K/L shuttle, step, loop (range), scrub slider and frame counter.
+
+J and L work as in video editors: L plays forwards, J backwards; pressing the same key again
+doubles the speed (1x, 2x, 4x), the other key starts over at 1x that way, K stops. Only 1x forwards
+plays sound (the audio clock leads there); the other speeds run silent on the wall clock (see
+``core.playback``). The loop repeats the loop range (the timeline selection) or the whole clip.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QSlider, QStyle, QToolBar, QWidget
 
-from mmface_studio.core.playback import PlaybackClock
+from mmface_studio.core.playback import SHUTTLE_SPEEDS, PlaybackClock
 
 
 class TransportBar(QToolBar):
@@ -27,15 +33,15 @@ class TransportBar(QToolBar):
         self.act_fwd = self._action("Next frame", QStyle.SP_MediaSeekForward, "Right", lambda: self.step(1))
         self.act_end = self._action("Go to end", QStyle.SP_MediaSkipForward, "End",
                                     lambda: self.seek(self.clock.frame_count - 1))
-        # J/K/L shuttle as in video editors: J jumps back a second, K stops, L plays.
-        self.act_shuttle_back = self._hidden_action("Back one second", "J", lambda: self.jump(-1.0))
+        # J/K/L shuttle as in video editors: J backwards, L forwards (again: faster), K stops.
+        self.act_shuttle_back = self._hidden_action("Play backwards (again: faster)", "J", lambda: self.shuttle(-1))
         self.act_shuttle_stop = self._hidden_action("Stop", "K", self.pause)
-        self.act_shuttle_play = self._hidden_action("Play", "L", self.play)
+        self.act_shuttle_play = self._hidden_action("Play forwards (again: faster)", "L", lambda: self.shuttle(1))
         self.player = None  # AudioPlayer once a clip with sound is set
         self.act_loop = QAction("Loop", self)
         self.act_loop.setCheckable(True)
         self.act_loop.setChecked(True)
-        self.act_loop.setToolTip("Loop playback (L)")
+        self.act_loop.setToolTip("Loop playback (Ctrl+L): the timeline selection (I / O set it), else the whole clip")
         self.act_loop.setShortcut(QKeySequence("Ctrl+L"))
         self.act_loop.toggled.connect(self._set_loop)
         self.addAction(self.act_loop)
@@ -44,6 +50,12 @@ class TransportBar(QToolBar):
         self.slider.setMinimumWidth(240)
         self.slider.valueChanged.connect(self._scrubbed)
         self.addWidget(self.slider)
+        self.speed = QLabel("")
+        self.speed.setObjectName("shuttle-speed")
+        self.speed.setMinimumWidth(self.speed.fontMetrics().horizontalAdvance("◀◀ 4×") + 12)
+        self.speed.setAlignment(Qt.AlignCenter)
+        self.speed.setToolTip("Shuttle speed (J / K / L)")
+        self.addWidget(self.speed)
         self.counter = QLabel()
         self.counter.setObjectName("frame-counter")
         self.counter.setMinimumWidth(230)
@@ -97,11 +109,24 @@ class TransportBar(QToolBar):
             self.player.close()
             self.player = None
 
-    def jump(self, seconds: float) -> None:
-        playing = self.clock.playing
-        self.seek(self.clock.current_frame() + int(round(seconds * self.clock.fps)))
-        if playing:
-            self.play()
+    def shuttle(self, direction: int) -> None:
+        """J (``-1``) / L (``+1``): play that way; again while playing that way: the next speed (to 4x)."""
+        rate = self.clock.rate
+        if self.clock.playing and rate * direction > 0:
+            faster = [s for s in SHUTTLE_SPEEDS if s > abs(rate)]
+            speed = faster[0] if faster else SHUTTLE_SPEEDS[-1]
+        else:
+            speed = SHUTTLE_SPEEDS[0]
+        self._start(direction * speed)
+
+    @property
+    def rate(self) -> float:
+        """The playback speed (negative: backwards); 1 unless shuttling."""
+        return self.clock.rate
+
+    def set_loop_range(self, span: tuple[float, float] | None) -> None:
+        """Loop ``(start_s, end_s)`` (the timeline selection); None: the whole clip."""
+        self.clock.set_loop_range(span)
 
     def set_timeline(self, fps: float, frame_count: int) -> None:
         self.clock.set_timeline(fps, frame_count)
@@ -119,15 +144,31 @@ class TransportBar(QToolBar):
         self.pause() if self.clock.playing else self.play()
 
     def play(self) -> None:
-        self.clock.play()
+        """Play forwards at normal speed, with sound (Space, the play button)."""
+        self._start(1.0)
+
+    def _start(self, rate: float) -> None:
+        self.clock.set_rate(rate)
+        if not self.clock.playing:
+            self.clock.play()
         self.act_play.setIcon(self._pause_icon)
+        self._show_speed()
         self.timer.start()
 
     def pause(self) -> None:
         self.clock.pause()
         self.timer.stop()
         self.act_play.setIcon(self._play_icon)
+        self._show_speed()
         self._show(self.clock.current_frame())
+
+    def _show_speed(self) -> None:
+        rate = self.clock.rate
+        if not self.clock.playing or rate == 1.0:
+            self.speed.setText("")
+            return
+        arrows = ("▶" if rate > 0 else "◀") * (1 if abs(rate) < 2 else 2)
+        self.speed.setText(f"{arrows} {abs(rate):g}×")
 
     def seek(self, frame: int) -> None:
         self.clock.seek(frame)

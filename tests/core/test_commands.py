@@ -19,6 +19,7 @@ from mmface_studio.core.document import (
     CurveKey,
     DeleteChannelKeys,
     DeleteEmotionKeys,
+    DragEmotionKeys,
     EditError,
     EmotionKey,
     EmotionTrack,
@@ -169,6 +170,41 @@ def test_a_drag_is_one_undo_step_and_seal_ends_it(doc) -> None:
     assert len(stack) == 3 and project.emotion.keys[1].time == pytest.approx(1.6)
 
 
+def test_dragging_emotion_keys_in_time_and_value_is_one_undo_step(doc) -> None:
+    """A curve-editor drag: time and one intensity of two keys move together, merged into one step."""
+    project, stack = doc
+    stack.push(AddEmotionKey(project, EmotionKey.of(2.0, happiness=0.3, sadness=0.5)))
+    stack.seal()
+    start = project.emotion
+    happy, sad = EMOTIONS.index("happiness"), EMOTIONS.index("sadness")
+    times = (1.0, 2.0)
+    for _ in range(6):  # mouse moves: each push grabs the keys where the previous one left them
+        stack.push(DragEmotionKeys(project, {t: [happy] for t in times}, dt=0.1, dv=0.05))
+        times = tuple(t + 0.1 for t in times)
+    assert len(stack) == 2 and stack.undo_text == "Drag emotion keys"
+    keys = project.emotion.keys
+    assert [k.time for k in keys] == pytest.approx([0.0, 1.6, 2.6])
+    assert keys[1].gammas[happy] == pytest.approx(1.0), "intensities stop at 1"
+    assert keys[2].gammas[happy] == pytest.approx(0.6) and keys[2].gammas[sad] == pytest.approx(0.5)
+    stack.push(DragEmotionKeys(project, {0.0: [sad], 2.6: [sad]}, dt=-10.0, dv=-1.0))  # another grab: a new step
+    assert len(stack) == 3
+    assert [k.time for k in project.emotion.keys] == pytest.approx([0.0, 1.6, 2.6]), "keys stop at 0 s"
+    assert project.emotion.keys[2].gammas[sad] == 0.0, "intensities stop at 0"
+    stack.undo()
+    stack.undo()
+    assert project.emotion == start
+
+
+def test_impossible_emotion_drags_change_nothing(doc) -> None:
+    project, stack = doc
+    before = snapshot(project)
+    for edit in (DragEmotionKeys(project, {5.0: [1]}, 0.1, 0.1), DragEmotionKeys(project, {}, 0.1, 0.1),
+                 DragEmotionKeys(project, {1.0: [1]}, -1.0, 0.0), DragEmotionKeys(project, {1.0: [9]}, 0.0, 0.1)):
+        with pytest.raises(EditError):
+            stack.push(edit)
+    assert snapshot(project) == before and len(stack) == 0
+
+
 def test_a_drag_back_to_its_start_leaves_no_step(doc) -> None:
     project, stack = doc
     stack.push(MoveEmotionKeys(project, [1.0], 0.3))
@@ -243,7 +279,7 @@ def test_compound_is_one_step_and_rolls_back_on_failure(doc) -> None:
 
 
 def test_every_command_kind_is_exported() -> None:
-    assert len(COMMANDS) == 23
+    assert len(COMMANDS) == 24
     assert EMOTIONS[0] == "neutral"
 
 
@@ -274,6 +310,10 @@ def _random_edit(data, project: Project):  # noqa: C901 - one branch per command
         return SetEmotionKey(project, data.draw(st.sampled_from(times)), values, data.draw(st.none() | _interp))
     if kind == "MoveEmotionKeys" and times:
         return MoveEmotionKeys(project, _some(data, times, "sel"), data.draw(_values))
+    if kind == "DragEmotionKeys" and times:
+        picked = _some(data, times, "sel")
+        edits = {t: data.draw(st.lists(st.integers(0, 6), max_size=3), "ix") for t in picked}
+        return DragEmotionKeys(project, edits, data.draw(_values), data.draw(_values))
     if kind == "DeleteEmotionKeys" and times:
         return DeleteEmotionKeys(project, _some(data, times, "sel"))
     if kind == "PasteEmotionKeys" and times:
@@ -322,7 +362,8 @@ def _random_edit(data, project: Project):  # noqa: C901 - one branch per command
         field, value = data.draw(st.sampled_from([
             ("prompt", "smile"), ("prompt", "frown"), ("transcript", "hi"), ("rig", "default"), ("rig", "/f.pkl"),
             ("identity", {"shape00": 0.3}), ("fps", 25.0), ("fps", 30.0), ("fps", 24.0), ("pose_seed", 5),
-            ("pose_style", "animated"), ("engine", "other")]))
+            ("pose_style", "animated"), ("engine", "other"), ("emotion_prior_weight", 0.5),
+            ("emotion_prior_weight", 0.0)]))
         return SetProperty(project, field, value)
     if kind == "SetAudio":
         return SetAudio(project, data.draw(st.sampled_from((None, *CLIPS))))

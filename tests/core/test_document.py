@@ -212,6 +212,7 @@ def test_observers_are_weak_for_methods_and_a_failing_observer_is_contained(capl
     ("pose_seed", True, "integer"), ("rig", "", "non-empty"), ("identity", {"a": float("inf")}, "finite"),
     ("prompt", 3, "text"), ("locks", [(2.0, 1.0)], "start < end"), ("markers", [(-1.0, "x")], ">= 0"),
     ("emotion", 5, "EmotionTrack"), ("base", np.zeros((61, 3)), "Performance"),
+    ("emotion_prior_weight", 1.5, "between 0 and 1"), ("emotion_prior_weight", "a lot", "number"),
 ])
 def test_invalid_values_are_refused_without_changing_anything(field, value, message) -> None:
     project = Project(transcript="kept")
@@ -240,3 +241,16 @@ def test_base_is_a_frozen_private_copy_and_locks_feed_the_engine() -> None:
     request = GenerationRequest(**project.request_fields())
     assert [(lk.start, lk.end) for lk in request.locks] == [(0.0, 0.5), (1.0, 2.0)]
     assert request.transcript is None and request.fps == 30.0
+    assert request.emotion_prior_weight == project.emotion_prior_weight == 0.1, "the engine's default"
+
+
+def test_following_the_voice_adds_only_its_variation_and_stays_in_range() -> None:
+    from mmface_studio.core.emotion_track import follow_voice
+
+    keyed = np.full((7, 4), 0.5, np.float32)
+    prior = np.tile(np.array([0.2, 0.4, 0.6, 0.8]), (7, 1))
+    np.testing.assert_allclose(follow_voice(keyed, prior, 0.0), keyed)
+    followed = follow_voice(keyed, prior, 0.5)
+    np.testing.assert_allclose(followed[1], [0.35, 0.45, 0.55, 0.65], atol=1e-6)
+    assert followed.mean() == pytest.approx(0.5), "mean-centred: no bias away from the keys"
+    assert follow_voice(np.ones((7, 4)), prior, 1.0).max() == 1.0

@@ -42,7 +42,7 @@ def _full_project(clip=None) -> Project:
                 "HeadYaw": Curve((CurveKey(0.0, 0.05, "linear"),))},
         locks=[LockRange(0.2, 0.6)], markers=[Marker(0.5, "beat"), Marker(1.0, "")],
         rig="/models/flame2023_Open.pkl", identity={"shape00": 0.25, "shape01": -1.0},
-        pose_seed=17, pose_style="nodding", engine="classic")
+        pose_seed=17, pose_style="nodding", engine="classic", emotion_prior_weight=0.35)
 
 
 def _entries(path: Path) -> dict[str, bytes]:
@@ -78,6 +78,7 @@ def test_round_trip_keeps_every_field_and_the_audio_samples_exactly(tmp_path: Pa
     assert b.analysis.shape == a.analysis.shape
     assert loaded.identity == {"shape00": 0.25, "shape01": -1.0} and loaded.locks == (LockRange(0.2, 0.6),)
     assert loaded.layer("jawOpen").keys[0].in_tangent == 1.5
+    assert loaded.emotion_prior_weight == 0.35
     assert set(_entries(path)) == {"manifest.json", "arrays/base.npy", "audio/original.flac"}
     assert read_from_file is load_project and write_to_file is save_project
 
@@ -152,6 +153,7 @@ def test_a_version_0_project_is_upgraded(tmp_path: Path) -> None:
     assert [k.interpolation for k in project.layer("jawOpen").keys] == ["linear", "linear"]
     np.testing.assert_array_equal(project.base.values, base.values)
     assert project.audio.duration == pytest.approx(1.2)
+    assert project.emotion_prior_weight == 0.1, "files from before the follow-voice weight get the default"
     # saved again, it is a current-version file
     again = save_project(project, tmp_path / "new.mmfs")
     assert json.loads(_entries(again)["manifest.json"])["schema_version"] == project_file_version()

@@ -1,4 +1,5 @@
-"""A save killed with SIGKILL never damages the file under the final name (bench/save_kill.py runs 100)."""
+"""A save killed with SIGKILL never damages the file under the final name, and its temp file is swept on open
+(bench/save_kill.py runs 100)."""
 
 from __future__ import annotations
 
@@ -16,3 +17,4 @@ def test_killed_saves_leave_the_previous_file_intact() -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["opened_intact"] == report["runs"] == 6
+    assert report["temp_files_after_open"] == 0, "opening the project sweeps what the killed saves left"

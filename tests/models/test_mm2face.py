@@ -255,7 +255,8 @@ def test_temperature_and_top_k() -> None:
     torch.testing.assert_close(counts, torch.softmax(logits[0], -1), atol=0.015, rtol=0)
 
 
-def test_sampling_leaves_training_mode_alone() -> None:
+def test_sampling_leaves_training_mode_and_threads_alone() -> None:
     model = _model(dropout=0.1).train()
+    torch.set_num_threads(2)  # the token loop runs on one thread and must give the second one back
     model.sample(_text(), None, 8, seed=0)
-    assert model.training
+    assert model.training and torch.get_num_threads() == 2

@@ -68,9 +68,37 @@ def test_pose_candidates_preview_and_pick(generated, qtbot) -> None:
     rows = [panel.candidates.itemAt(i).widget() for i in range(panel.candidates.count())]
     rows = [r for r in rows if r is not None]
     assert len(rows) == 3
+    qtbot.waitUntil(lambda: rows[0].plot.height() > 0 and rows[0].use_button.isVisible(), timeout=5000)
+    ranges = {tuple(np.round(r.plot.getPlotItem().getViewBox().viewRange()[1], 3)) for r in rows}
+    assert len(ranges) == 1, "one vertical scale for all takes, so their motion sizes compare"
+    for row in rows:  # readable: a real plot height, nothing cut off at the card's edges
+        assert row.plot.height() >= 80 and row.plot.getPlotItem().getAxis("bottom").isVisible()
+        for label in (row.title, row.summary, row.use_button):
+            inside = label.mapTo(row, label.rect().bottomRight())
+            assert inside.x() <= row.width() and label.width() >= label.minimumSizeHint().width()
+        assert row.summary.text().count("°") == 3
     rows[1].use_button.click()
     assert generated.controller.project.pose_seed == rows[1].seed
     assert np.allclose(generated.performance.curve("HeadYaw"), rows[1].take.curve("HeadYaw"), atol=1e-6)
+
+
+def test_voice_priors_are_overlaid_and_the_follow_voice_weight_is_an_undoable_edit(generated) -> None:
+    c = generated.controller
+    editor, panel = generated.timeline.emotion_editor, generated.timeline.emotion_panel
+    assert editor.has_priors, "the engine's voice-predicted emotion reaches the emotion editor"
+    assert "prior:happiness" in editor.plot.curve_names()
+    before = generated.performance.values.copy()
+    panel.follow_voice.slider.setValue(90)  # the emotion key panel's Follow voice slider
+    assert c.project.emotion_prior_weight == pytest.approx(0.9)
+    assert editor.follow_voice.value.text() == "90 %", "the editor header shows the same document value"
+    assert not np.allclose(generated.performance.values, before), "the face follows the voice at once"
+    t, keyed = editor.plot.curve_data("emotion:happiness")
+    t2, followed = editor.plot.curve_data("prior:happiness")
+    assert np.abs(np.interp(t, t2, followed) - keyed).max() > 0.01, "the overlay shows the bend"
+    assert c.stack.undo_text == "Set follow-voice weight"
+    c.stack.undo()
+    assert c.project.emotion_prior_weight == pytest.approx(0.1) and panel.follow_voice.slider.value() == 10
+    np.testing.assert_allclose(generated.performance.values, before, atol=1e-6)
 
 
 def test_save_open_round_trip_and_title(generated, qtbot, tmp_path) -> None:

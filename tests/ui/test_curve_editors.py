@@ -202,13 +202,36 @@ def test_clicking_the_time_axis_requests_a_seek(qtbot, emotion) -> None:
     assert signal.args[0] == pytest.approx(5.0, abs=0.05)
 
 
-def test_priors_overlay_and_weight_label(qtbot, emotion) -> None:
-    editor, _, _ = emotion
-    times = np.linspace(0, 10, 101)
-    editor.set_priors(times, np.full((7, times.size), 0.3), 0.25)
-    assert "prior:anger" in editor.plot.curve_names() and "25 %" in editor.prior_label.text()
+def test_priors_overlay_follows_the_weight_slider_and_undo(qtbot, emotion) -> None:
+    """The dotted overlay is the keyed curve as the voice bends it; the header slider sets how much."""
+    editor, project, stack = emotion
+    times = np.linspace(0, 10, 301)
+    voice = np.tile(0.5 + 0.4 * np.sin(times), (7, 1))  # the voice's happiness rises and falls
+    editor.set_priors(times, voice)
+    assert "prior:anger" in editor.plot.curve_names()
+
+    def bend() -> float:
+        """How far the dotted happiness curve departs from the keyed one (largest gap)."""
+        t, keyed = editor.plot.curve_data("emotion:happiness")
+        t2, followed = editor.plot.curve_data("prior:happiness")
+        return float(np.max(np.abs(np.interp(t, t2, followed) - keyed)))
+
+    project.assign(emotion_prior_weight=0.0, emotion=EmotionTrack.constant(happiness=0.5))  # set-up, not an edit
+    swing = float(np.max(np.abs(voice[1] - voice[1].mean())))  # the voice's largest departure from its mean
+    assert bend() < 1e-6, "at 0 % the voice changes nothing"
+    control = editor.follow_voice
+    control.slider.setFocus()
+    for _ in range(5):
+        qtbot.keyClick(control.slider, Qt.Key_PageUp)  # 5 x 10 %
+    assert project.emotion_prior_weight == pytest.approx(0.5) and control.value.text() == "50 %"
+    assert bend() == pytest.approx(0.5 * swing, abs=0.01), "the curve bends by w times the voice's swing"
+    stack.undo()
+    assert project.emotion_prior_weight == pytest.approx(0.4) and control.slider.value() == 40
+    assert bend() == pytest.approx(0.4 * swing, abs=0.01)
     qtbot.mouseClick(editor.chips["anger"], Qt.LeftButton)
     assert "prior:anger" not in editor.plot.curve_names() and "emotion:anger" not in editor.plot.curve_names()
+    editor.set_priors(None, None)
+    assert not any(name.startswith("prior:") for name in editor.plot.curve_names())
 
 
 def test_slider_panel_edits_the_selected_key(qtbot, emotion) -> None:
@@ -238,7 +261,7 @@ def test_editors_stop_observing_on_close(qtbot, emotion, channels) -> None:
     observers = len(project.events)
     editor.close()
     channels[0].close()
-    assert len(project.events) == observers - 2
+    assert len(project.events) == observers - 3, "the emotion editor, its follow-voice control, the channel editor"
 
 
 # --- channel editor -------------------------------------------------------------------------------------

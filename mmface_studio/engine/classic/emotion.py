@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from mmface_studio.core.emotion_track import follow_voice
 from mmface_studio.core.spaces import ARKIT_BLENDSHAPES
 from mmface_studio.engine.classic.coarticulation import FrameProsody, enforce_constraints
 from mmface_studio.engine.classic.visemes import expand_symmetric
@@ -98,11 +99,8 @@ def audio_prior(prosody: FrameProsody, fps: float) -> np.ndarray:
 
 
 def effective_gammas(track: EmotionTrack, times: np.ndarray, prior: np.ndarray, weight: float) -> np.ndarray:
-    """gamma_t = gamma_u,t + w (gamma_a,t - mean gamma_a), clipped to 0..1 (7 x T float32)."""
-    gammas = track.sample(times)
-    if weight > 0 and prior.size:
-        gammas = gammas + weight * (prior - prior.mean(axis=1, keepdims=True))
-    return np.clip(gammas, 0.0, 1.0).astype(np.float32)
+    """gamma_t = gamma_u,t + w (gamma_a,t - mean gamma_a), clipped to 0..1 (7 x T float32; ``core.follow_voice``)."""
+    return follow_voice(track.sample(times), prior, weight)
 
 
 def apply_emotion(mouth: np.ndarray, gammas: np.ndarray, masks: dict) -> np.ndarray:

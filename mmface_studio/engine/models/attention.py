@@ -11,6 +11,9 @@ Mask convention everywhere: a boolean tensor, ``True`` where a query may attend 
 ``(Lq, Lk)``, ``(B, Lq, Lk)`` or ``(B, H, Lq, Lk)``. Every query row must allow at least one key
 (a row with none has no defined softmax and comes out as NaN); the models guarantee this with
 always-visible entries (a null memory token, the diagonal of the text prefix).
+
+Also here: the mask builders (causal with a window, the audio alignment mask of seed 001 eq. 4)
+and the position encodings the decoders add before attending.
 """
 
 from __future__ import annotations
@@ -157,3 +160,22 @@ def alignment_mask(n_motion_tokens: int, n_audio_frames: int, *, frames_per_toke
                                    context=context)
     j = torch.arange(n_audio_frames)
     return (j[None, :] >= start[:, None]) & (j[None, :] < end[:, None])
+
+
+def periodic_time_encoding(times: Tensor, dim: int, period: float) -> Tensor:
+    """Fourier features of ``times`` (seconds) with harmonics of ``1 / period``: ``(..., dim)``.
+
+    Periodic so any clip length maps onto values seen in training; shared by motion tokens and
+    audio frames so dot products can express their time offset.
+    """
+    k = torch.arange(1, dim // 2 + 1, dtype=times.dtype, device=times.device)
+    angle = (2.0 * math.pi / period) * times[..., None] * k
+    return torch.cat([angle.sin(), angle.cos()], dim=-1)
+
+
+def index_encoding(n: int, dim: int, *, device: torch.device | None = None) -> Tensor:
+    """Classic sinusoidal position encoding ``(n, dim)`` for positions inside a text."""
+    pos = torch.arange(n, dtype=torch.float32, device=device)
+    freq = torch.exp(-math.log(10000.0) * torch.arange(dim // 2, device=device) / max(dim // 2, 1))
+    angle = pos[:, None] * freq[None, :]
+    return torch.cat([angle.sin(), angle.cos()], dim=-1)

@@ -33,7 +33,6 @@ embeddings by default); the key ``"full"`` gives the full text, else the levels 
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 
@@ -47,6 +46,8 @@ from mmface_studio.engine.models.attention import (
     alignment_mask,
     alignment_windows,
     causal_mask,
+    index_encoding,
+    periodic_time_encoding,
 )
 from mmface_studio.engine.models.base import (
     MODEL_SPACES,
@@ -123,25 +124,6 @@ class MM2FaceConfig:
     @property
     def audio_context_frames(self) -> int:
         return int(round(self.audio_context_s * self.audio_rate / self.audio_stride))
-
-
-def periodic_time_encoding(times: Tensor, dim: int, period: float) -> Tensor:
-    """Fourier features of ``times`` (seconds) with harmonics of ``1 / period``: ``(..., dim)``.
-
-    Periodic so any clip length maps onto values seen in training; shared by motion tokens and
-    audio frames so dot products can express their time offset.
-    """
-    k = torch.arange(1, dim // 2 + 1, dtype=times.dtype, device=times.device)
-    angle = (2.0 * math.pi / period) * times[..., None] * k
-    return torch.cat([angle.sin(), angle.cos()], dim=-1)
-
-
-def index_encoding(n: int, dim: int, *, device: torch.device | None = None) -> Tensor:
-    """Classic sinusoidal position encoding ``(n, dim)`` for positions inside a text."""
-    pos = torch.arange(n, dtype=torch.float32, device=device)
-    freq = torch.exp(-math.log(10000.0) * torch.arange(dim // 2, device=device) / max(dim // 2, 1))
-    angle = pos[:, None] * freq[None, :]
-    return torch.cat([angle.sin(), angle.cos()], dim=-1)
 
 
 def token_cross_entropy(logits: Tensor, tokens: Tensor, mask: Tensor | None = None, *,
@@ -372,24 +354,25 @@ class MM2FaceTransformer(nn.Module):
         tokens = torch.zeros(b, n_tokens, dtype=torch.long, device=ctx.prefix.device)
         all_logits = [] if return_logits else None
         x = self.bos.expand(b, 1, -1)
-        for n in range(n_tokens):
-            if n:
-                x = self.token_emb(tokens[:, n - 1 : n])
-            x = x + times[n]
-            row = self_mask[:, lf + n : lf + n + 1, : lf + n + 1]
-            if audio_kv and ctx.audio_valid is not None:
-                a0, a1 = int(starts[n]), int(ends[n])
-                for (kbuf, vbuf), (ak, av) in zip(kvs, audio_kv, strict=True):
-                    kbuf[:, :, : a1 - a0] = ak[:, :, a0:a1]
-                    vbuf[:, :, : a1 - a0] = av[:, :, a0:a1]
-                cmask[:, 0, : a1 - a0] = ctx.audio_valid[:, a0:a1]
-                cmask[:, 0, a1 - a0 : slot] = False
-            for layer, cache, kv in zip(self.layers, caches, kvs, strict=True):
-                x = layer(x, row, kv, cmask, cache=cache)
-            step = self.head(self.out_norm(x[:, 0]))
-            tokens[:, n] = pick_token(step, generator, temperature=temperature, top_k=top_k)
-            if all_logits is not None:
-                all_logits.append(step)
+        with _one_cpu_thread(ctx.prefix.device):
+            for n in range(n_tokens):
+                if n:
+                    x = self.token_emb(tokens[:, n - 1 : n])
+                x = x + times[n]
+                row = self_mask[:, lf + n : lf + n + 1, : lf + n + 1]
+                if audio_kv and ctx.audio_valid is not None:
+                    a0, a1 = int(starts[n]), int(ends[n])
+                    for (kbuf, vbuf), (ak, av) in zip(kvs, audio_kv, strict=True):
+                        kbuf[:, :, : a1 - a0] = ak[:, :, a0:a1]
+                        vbuf[:, :, : a1 - a0] = av[:, :, a0:a1]
+                    cmask[:, 0, : a1 - a0] = ctx.audio_valid[:, a0:a1]
+                    cmask[:, 0, a1 - a0 : slot] = False
+                for layer, cache, kv in zip(self.layers, caches, kvs, strict=True):
+                    x = layer(x, row, kv, cmask, cache=cache)
+                step = self.head(self.out_norm(x[:, 0]))
+                tokens[:, n] = pick_token(step, generator, temperature=temperature, top_k=top_k)
+                if all_logits is not None:
+                    all_logits.append(step)
         return tokens, (torch.stack(all_logits, dim=1) if all_logits is not None else None)
 
 
@@ -406,6 +389,22 @@ def pick_token(logits: Tensor, generator: torch.Generator | None, *, temperature
     cdf = torch.softmax(logits, dim=-1).cumsum(dim=-1)
     u = torch.rand(cdf.shape[0], 1, generator=generator, device=cdf.device, dtype=cdf.dtype) * cdf[:, -1:]
     return torch.searchsorted(cdf, u, right=True)[:, 0].clamp_max(cdf.shape[-1] - 1)
+
+
+@contextlib.contextmanager
+def _one_cpu_thread(device: torch.device) -> Iterator[None]:
+    """Run the token loop on one CPU thread: its matrices are too small to split, and a second
+    intra-op thread only adds a barrier per op, which stalls badly whenever the other core is busy
+    (measured: 2 threads were 10x slower than 1 on a loaded 2-core machine). Restored afterwards."""
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @contextlib.contextmanager

@@ -36,6 +36,7 @@ from mmface_studio.core.document import (
     SetEmotionKey,
     UndoStack,
 )
+from mmface_studio.ui.panels.follow_voice import FollowVoiceControl
 from mmface_studio.ui.project_binding import ProjectBound
 from mmface_studio.ui.timeline.emotion_editor import EMOTION_COLOURS
 
@@ -87,6 +88,10 @@ class EmotionKeyPanel(ProjectBound, QWidget):
             self.values[name] = value
             grid.addWidget(value, row, 2)
         grid.setColumnStretch(1, 1)
+        voice = QLabel("Voice (dotted in the editor)")
+        voice.setProperty("role", "heading")
+        self.follow_voice = FollowVoiceControl(project, stack)
+        self.follow_voice.status_message.connect(self.status_message)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 4, 8, 8)
         layout.setSpacing(2)
@@ -94,6 +99,9 @@ class EmotionKeyPanel(ProjectBound, QWidget):
         layout.addWidget(self.info)
         layout.addLayout(form)
         layout.addLayout(grid)
+        layout.addSpacing(8)
+        layout.addWidget(voice)
+        layout.addWidget(self.follow_voice)
         layout.addStretch(1)
         self.set_project(project, stack)
 
@@ -120,7 +128,15 @@ class EmotionKeyPanel(ProjectBound, QWidget):
 
     def set_project(self, project: Project, stack: UndoStack) -> None:
         self._bind(project, stack)
+        if hasattr(self, "follow_voice"):
+            self.follow_voice.set_project(project, stack)
         self.show_key(None)
+
+    def detach(self) -> None:
+        """Stop observing the project, the follow-voice control included."""
+        if hasattr(self, "follow_voice"):
+            self.follow_voice.detach()
+        super().detach()
 
     def connect_editor(self, editor: Any) -> None:
         """Follow ``editor``'s selection and keep it on a key whose time the panel changed."""

@@ -41,9 +41,11 @@ class GeneratePanel(QWidget):
         self.prompt = QPlainTextEdit()
         self.prompt.setPlaceholderText("e.g. a nervous man, glancing down, nodding when he agrees")
         self.prompt.setMaximumHeight(70)
+        self.prompt.setMinimumHeight(44)  # two lines; a taller minimum would take the timeline's height
         self.transcript = QPlainTextEdit()
         self.transcript.setPlaceholderText("Transcript (optional): enables forced alignment")
         self.transcript.setMaximumHeight(90)
+        self.transcript.setMinimumHeight(44)
         self.engine = QComboBox()
         self.engine.addItems(list(engine_names()))
         self.seed = QSpinBox()

@@ -6,6 +6,10 @@ shown channel three lines are drawn in one colour: the base (thin), the layer wi
 clipped). Keys are edited with the shared :class:`KeyframePlot` gestures and pushed as the core
 channel commands; the editor redraws one channel per "layer:<channel>" event and only the
 changed rows on "base" (DESIGN 2: views observe the document, never keep their own copy).
+
+The plot spans the editor's full width so that its time axis lines up with the timeline's; the
+channels are chosen in a popup (:mod:`channel_chooser`) and listed as coloured chips in the
+header, which double as the legend and pick the key target.
 """
 
 from __future__ import annotations
@@ -14,19 +18,9 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QItemSelectionModel, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QIcon, QPixmap
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QSplitter,
-    QTreeWidget,
-    QTreeWidgetItem,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QPoint, QSize, Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from mmface_studio.core.document import (
     AddChannelKey,
@@ -45,20 +39,23 @@ from mmface_studio.core.document import (
 from mmface_studio.core.spaces import ARKIT52
 from mmface_studio.ui import theme
 from mmface_studio.ui.project_binding import ProjectBound
+from mmface_studio.ui.timeline.channel_chooser import GROUP_ORDER, ChannelChooser, swatch
 from mmface_studio.ui.timeline.edit_push import push_edit
 from mmface_studio.ui.timeline.keyframe_plot import HELP, Handle, KeyframePlot
 
-GROUP_ORDER: tuple[str, ...] = ("brows", "eyes", "jaw", "mouth", "cheeks/nose", "tongue", "head pose", "eye gaze")
+__all__ = ["CHANNEL_COLOURS", "GROUP_ORDER", "ChannelCurveEditor"]
+
 #: Colours of the shown channels, in the order they are shown (apart on dark, apart from the playhead).
 CHANNEL_COLOURS: tuple[str, ...] = ("#ffb454", "#59c2ff", "#95e072", "#f07178", "#d2a6ff", "#e6db74", "#4dd4c0",
                                     "#ff8fc7")
-_ROLE = Qt.UserRole
+MAX_CHIPS = 6  # more shown channels are summarised as "+N", so the header never outgrows the dock
 
-
-def _swatch(colour: str) -> QIcon:
-    pixmap = QPixmap(10, 10)
-    pixmap.fill(QColor(colour))
-    return QIcon(pixmap)
+_CHIP_STYLE = f"""
+QToolButton {{ color: {theme.MUTED}; background: transparent; border: 1px solid {theme.BORDER};
+               border-radius: 9px; padding: 1px 8px 1px 6px; }}
+QToolButton:checked {{ color: {theme.TEXT}; background: {theme.RAISED}; border-color: {theme.ACCENT}; }}
+QToolButton:hover {{ border-color: {theme.ACCENT}; }}
+"""
 
 
 def _faded(colour: str, alpha: int) -> QColor:
@@ -68,7 +65,7 @@ def _faded(colour: str, alpha: int) -> QColor:
 
 
 class ChannelCurveEditor(ProjectBound, QWidget):
-    """Channel chooser (grouped tree, multi-select) beside a plot of base / edit layer / result curves.
+    """A full-width plot of base / edit layer / result curves; channels chosen in a popup, shown as chips.
 
     Signals: ``selection_changed(dict[str, tuple[float, ...]])`` (selected keys per channel),
     ``channels_changed(tuple[str, ...])``, ``focus_changed(str)`` (where K adds a key),
@@ -96,71 +93,45 @@ class ChannelCurveEditor(ProjectBound, QWidget):
         self._drawn_focus: str | None = None
         self._fitted_duration = -1.0
         self._clipboard: dict[str, tuple[CurveKey, ...]] = {}
-        self._items: dict[str, QTreeWidgetItem] = {}
-        self.tree = self._build_tree()
-        self.filter = QLineEdit(placeholderText="Filter channels")
-        self.filter.setClearButtonEnabled(True)
-        self.filter.textChanged.connect(self._filter)
+        self.chooser = ChannelChooser(self)
+        self.chooser.chosen.connect(self._chosen)
+        self.chooser.picked.connect(self.set_focused_channel)
+        self.tree, self.filter = self.chooser.tree, self.chooser.filter
+        self.choose_button = QToolButton()
+        self.choose_button.setText("Channels ▾")
+        self.choose_button.setToolTip("Choose the channels to show (grouped, with a filter)")
+        self.choose_button.clicked.connect(self.open_chooser)
         self.target_label = QLabel("")
+        self.target_label.setProperty("role", "muted")
         self.target_label.setToolTip(HELP + " Drag a tangent handle to shape a smooth key (Alt: break the tangents).")
-        legend = QLabel(f"<span style='color:{theme.MUTED}'>━━ result &nbsp;&nbsp; ┅┅ edit layer (keys) "
-                        f"&nbsp;&nbsp; ── generated base</span>")
-        left = QWidget()
-        column = QVBoxLayout(left)
-        column.setContentsMargins(6, 6, 0, 6)
-        column.setSpacing(4)
-        column.addWidget(self.filter)
-        column.addWidget(self.tree, 1)
+        legend = QLabel("━ result   ┅ edit layer   ─ base")
+        legend.setProperty("role", "muted")
+        legend.setToolTip("Thick: the result (base + edit layer). Dashed, around 0: the edit layer with its keys. "
+                          "Thin: the generated base.")
         header = QWidget()
         header.setStyleSheet(f"background: {theme.PANEL};")
         row = QHBoxLayout(header)
         row.setContentsMargins(8, 4, 8, 4)
-        row.addWidget(self.target_label)
+        row.setSpacing(6)
+        row.addWidget(self.choose_button)
+        self.chip_row = QHBoxLayout()
+        self.chip_row.setSpacing(6)
+        row.addLayout(self.chip_row)
+        self.more_label = QLabel("")
+        self.more_label.setProperty("role", "muted")
+        row.addWidget(self.more_label)
         row.addStretch(1)
+        row.addWidget(self.target_label)
+        row.addSpacing(12)
         row.addWidget(legend)
-        right = QWidget()
-        stack_layout = QVBoxLayout(right)
-        stack_layout.setContentsMargins(0, 0, 0, 0)
-        stack_layout.setSpacing(0)
-        stack_layout.addWidget(header)
-        stack_layout.addWidget(self.plot, 1)
-        splitter = QSplitter(Qt.Horizontal, self)
-        splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([190, 1000])
+        self.chips: dict[str, QToolButton] = {}
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(splitter)
+        layout.setSpacing(0)
+        layout.addWidget(header)
+        layout.addWidget(self.plot, 1)
         self.set_project(project, stack)
         self.show_channels(channels)
-
-    def _build_tree(self) -> QTreeWidget:
-        tree = QTreeWidget()
-        tree.setHeaderHidden(True)
-        tree.setSelectionMode(QAbstractItemView.ExtendedSelection)
-        tree.setIndentation(12)
-        tree.setMinimumWidth(150)
-        tree.setStyleSheet(f"QTreeWidget {{ background: {theme.PANEL}; border: 1px solid {theme.BORDER}; }}"
-                           f"QTreeWidget::item {{ padding: 1px 0; }}")
-        groups = list(GROUP_ORDER) + sorted({c.group for c in ARKIT52.channels} - set(GROUP_ORDER))
-        bold = QFont(tree.font())
-        bold.setBold(True)
-        for group in groups:
-            names = [c.name for c in ARKIT52.channels if c.group == group]
-            if not names:
-                continue
-            parent = QTreeWidgetItem(tree, [group.capitalize()])
-            parent.setFlags(Qt.ItemIsEnabled)
-            parent.setFont(0, bold)
-            parent.setForeground(0, QColor(theme.MUTED))
-            for name in names:
-                item = QTreeWidgetItem(parent, [name])
-                item.setData(0, _ROLE, name)
-                self._items[name] = item
-        tree.itemSelectionChanged.connect(self._tree_selection)
-        tree.currentItemChanged.connect(self._current_item)
-        return tree
 
     # --- project binding --------------------------------------------------------------------------
 
@@ -169,13 +140,12 @@ class ChannelCurveEditor(ProjectBound, QWidget):
         self._bind(project, stack)
         self.plot.time_step = 1.0 / project.fps
         self.plot.set_selection([])
-        for name in ARKIT52.names:
-            self._mark_edited(name)
+        self.chooser.mark_edited(ARKIT52.names, set(project.layers))
         self._redraw(self._shown, refit=True)
 
     def _on_change(self, change: Change) -> None:
-        if change.category == "layer" and change.channel is not None:
-            self._mark_edited(change.channel)
+        if change.category == "layer" and change.channel is not None and self.project is not None:
+            self.chooser.mark_edited([change.channel], set(self.project.layers))
             if change.channel in self._shown:
                 self._redraw([change.channel])
         elif change.kind == "base":
@@ -183,6 +153,10 @@ class ChannelCurveEditor(ProjectBound, QWidget):
         elif (change.kind == "audio" or change.field == "fps") and self.project is not None:
             self.plot.time_step = 1.0 / self.project.fps  # a prompt or rig change needs no redraw
             self._redraw(self._shown, refit=self._frames_changed())
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        self.chooser.close()
+        super().closeEvent(event)
 
     # --- public API -------------------------------------------------------------------------------
 
@@ -205,22 +179,18 @@ class ChannelCurveEditor(ProjectBound, QWidget):
         """Show these channels (selects them in the chooser); the first becomes the key target."""
         for name in names:
             ARKIT52.channel(name)  # unknown names raise with a close-match hint
-        self.tree.blockSignals(True)
-        self.tree.clearSelection()
-        for name in names:
-            self._items[name].setSelected(True)
-            self._items[name].parent().setExpanded(True)
-        if names:
-            self.tree.setCurrentItem(self._items[names[0]], 0, QItemSelectionModel.NoUpdate)
-            self.tree.scrollToItem(self._items[names[0]])
-        self.tree.blockSignals(False)
-        self._tree_selection()
+        self.chooser.select(names)
+        self._chosen(self.chooser.chosen_names())
         if names:
             self.set_focused_channel(names[0])
 
     def set_focused_channel(self, name: str) -> None:
         if name in self._shown:
             self.plot.set_focus_track(name)
+
+    def open_chooser(self) -> None:
+        """The channel list, under the Channels button."""
+        self.chooser.popup_at(self.choose_button.mapToGlobal(QPoint(0, self.choose_button.height())))
 
     def selected_keys(self) -> dict[str, tuple[float, ...]]:
         picked: dict[str, list[float]] = {}
@@ -230,9 +200,7 @@ class ChannelCurveEditor(ProjectBound, QWidget):
 
     # --- chooser ----------------------------------------------------------------------------------
 
-    def _tree_selection(self) -> None:
-        chosen = {item.data(0, _ROLE) for item in self.tree.selectedItems() if item.data(0, _ROLE)}
-        shown = tuple(n for n in ARKIT52.names if n in chosen)
+    def _chosen(self, shown: tuple[str, ...]) -> None:
         if shown == self._shown:
             return
         for gone in set(self._shown) - set(shown):
@@ -240,51 +208,47 @@ class ChannelCurveEditor(ProjectBound, QWidget):
                 self.plot.remove_curve(f"{gone}:{part}")
             self.plot.remove_keys(gone)
         self._shown = shown
-        for name, item in self._items.items():
-            item.setIcon(0, _swatch(self._colour(name)) if name in shown else QIcon())
+        self.chooser.set_colours({name: self._colour(name) for name in shown})
+        self._build_chips()
         self._redraw(shown, refit=True)
         if self.plot.focus_track not in shown and shown:
             self.plot.set_focus_track(shown[0])
         self._focus_changed(self.plot.focus_track)
         self.channels_changed.emit(shown)
 
-    def _current_item(self, item: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None) -> None:
-        if item is not None and item.data(0, _ROLE):
-            self.set_focused_channel(item.data(0, _ROLE))
+    def _build_chips(self) -> None:
+        """One chip per shown channel (its colour: the legend); clicking one makes it the key target."""
+        for chip in self.chips.values():
+            self.chip_row.removeWidget(chip)
+            chip.deleteLater()
+        self.chips = {}
+        for name in self._shown[:MAX_CHIPS]:
+            chip = QToolButton()
+            chip.setText(name)
+            chip.setIcon(swatch(self._colour(name)))
+            chip.setIconSize(QSize(10, 10))
+            chip.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+            chip.setCheckable(True)
+            chip.setStyleSheet(_CHIP_STYLE)
+            chip.setToolTip(f"Make {name} the key target (K adds its keys)")
+            chip.clicked.connect(lambda _=False, n=name: self.set_focused_channel(n))
+            self.chip_row.addWidget(chip)
+            self.chips[name] = chip
+        extra = len(self._shown) - MAX_CHIPS
+        self.more_label.setText(f"+{extra} more" if extra > 0 else "")
+        self.more_label.setToolTip(", ".join(self._shown[MAX_CHIPS:]))
 
     def _selection_changed(self) -> None:
         self.selection_changed.emit(self.selected_keys())
-
-    def _filter(self, text: str) -> None:
-        needle = text.strip().lower()
-        for i in range(self.tree.topLevelItemCount()):
-            group = self.tree.topLevelItem(i)
-            visible = 0
-            for j in range(group.childCount()):
-                child = group.child(j)
-                hide = bool(needle) and needle not in child.text(0).lower()
-                child.setHidden(hide)
-                visible += not hide
-            group.setHidden(visible == 0)
-            group.setExpanded(bool(needle) or group.isExpanded())
-
-    def _mark_edited(self, name: str) -> None:
-        item = self._items.get(name)
-        if item is None or self.project is None:
-            return
-        edited = name in self.project.layers
-        font = item.font(0)
-        font.setBold(edited)
-        item.setFont(0, font)
-        item.setForeground(0, QColor(theme.ACCENT if edited else theme.TEXT))
-        item.setToolTip(0, f"{name}: has edit-layer keys" if edited else name)
 
     def _focus_changed(self, track: Hashable | None) -> None:
         name = self.focused_channel
         if name != self._drawn_focus:
             self._drawn_focus = name
             self._redraw(self._shown)
-        self.target_label.setText(f"Key target (K): <b>{name}</b>" if name else "Select channels on the left")
+        for chip_name, chip in self.chips.items():
+            chip.setChecked(chip_name == name)
+        self.target_label.setText(f"Key target (K): <b>{name}</b>" if name else "Choose channels to edit")
         if name:
             self.focus_changed.emit(name)
 

@@ -4,12 +4,16 @@ Every emotion key holds all 7 intensities, so one key shows up as 7 handles, one
 handle is ``(emotion name, key time)``: dragging it vertically changes that emotion of that key,
 horizontally it moves the whole key. Edits are commands on the app's undo stack; the editor
 redraws from the project's "emotion" events only, never from its own state (DESIGN 2).
+
+The voice-predicted emotion (the engine's audio prior, given with :meth:`EmotionCurveEditor.set_priors`
+like the phones on the timeline: analysis, not document data) is drawn as a faint dotted curve
+per emotion: the keyed curve as the voice bends it at the project's follow-voice weight, i.e.
+what the engine animates (``core.emotion_track.follow_voice``). At 0 % it lies on the keyed curve.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
-from typing import Any
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -17,22 +21,23 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
-from mmface_studio.core.command_base import TOLERANCE, SnapshotCommand
 from mmface_studio.core.document import (
     EMOTIONS,
     AddEmotionKey,
     Change,
     Command,
     DeleteEmotionKeys,
+    DragEmotionKeys,
     EditError,
     EmotionKey,
-    EmotionTrack,
     PasteEmotionKeys,
     Project,
     SetEmotionKey,
     UndoStack,
 )
+from mmface_studio.core.emotion_track import follow_voice
 from mmface_studio.ui import theme
+from mmface_studio.ui.panels.follow_voice import FollowVoiceControl
 from mmface_studio.ui.project_binding import ProjectBound
 from mmface_studio.ui.timeline.edit_push import push_edit
 from mmface_studio.ui.timeline.keyframe_plot import HELP, Handle, KeyframePlot
@@ -50,42 +55,6 @@ QToolButton:checked {{ background: {theme.RAISED}; color: {theme.TEXT}; }}
 QToolButton:!checked {{ background: transparent; color: {theme.MUTED}; }}
 QToolButton:hover {{ border-color: {theme.ACCENT}; }}
 """
-
-
-class DragEmotionKeys(SnapshotCommand):
-    """Move emotion keys by ``dt`` seconds and add ``dv`` to some of their intensities, in one step.
-
-    Why it exists: a curve-editor drag changes a key's time and an intensity at once. Core has
-    ``MoveEmotionKeys`` (time) and ``SetEmotionKey`` (one key's values), but two command types
-    alternating on the stack cannot merge, so a drag would leave dozens of undo steps. This one
-    merges like the core drag commands: each push grabs the keys where the previous one left them.
-    ``edits`` maps a key time to the emotion indices whose intensity moves (clamped to 0..1).
-    """
-
-    mergeable = True
-
-    def __init__(self, project: Project, edits: Mapping[float, Sequence[int]], dt: float, dv: float) -> None:
-        super().__init__(project, "Drag emotion keys", ("emotion",))
-        self.edits = {float(t): tuple(sorted(set(ix))) for t, ix in edits.items()}
-        self.dt, self.dv = float(dt), float(dv)
-        self._grab = ("emotion-drag", tuple(sorted(self.edits)))
-
-    def _compute(self, current: dict[str, Any]) -> dict[str, Any]:
-        track: EmotionTrack = current["emotion"]
-        keys = list(track.keys)
-        moved = []
-        for time, indices in self.edits.items():
-            found = [i for i, k in enumerate(keys) if abs(k.time - time) < TOLERANCE]
-            if not found:
-                raise EditError(f"There is no emotion key at {time:g} s.")
-            key = keys[found[0]]
-            gammas = list(key.gammas)
-            for e in indices:
-                gammas[e] = min(max(gammas[e] + self.dv, 0.0), 1.0)
-            keys[found[0]] = EmotionKey(key.time + self.dt, tuple(gammas), key.interpolation)
-            moved.append(key.time + self.dt)
-        self._release = ("emotion-drag", tuple(sorted(moved)))
-        return {"emotion": EmotionTrack(tuple(keys))}
 
 
 def _swatch(colour: str) -> QIcon:
@@ -118,13 +87,13 @@ class EmotionCurveEditor(ProjectBound, QWidget):
         self.plot.focus_track_changed.connect(self._draw_curves)
         self.plot.view_changed.connect(self._draw_curves)
         self._hidden: set[str] = set()
-        self._priors: tuple[np.ndarray, np.ndarray] | None = None
+        self._priors: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # times, 7 x T, mean (7,)
         self._clipboard: tuple[EmotionKey, ...] = ()
         self._emitted: tuple[float, ...] = ()
         self._duration = -1.0
         self.chips: dict[str, QToolButton] = {}
-        self.prior_label = QLabel("")
-        self.prior_label.setProperty("role", "muted")
+        self.follow_voice = FollowVoiceControl(project, stack, compact=True)
+        self.follow_voice.status_message.connect(self.status_message)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -157,7 +126,7 @@ class EmotionCurveEditor(ProjectBound, QWidget):
             self.chips[name] = chip
             row.addWidget(chip)
         row.addStretch(1)
-        row.addWidget(self.prior_label)
+        row.addWidget(self.follow_voice)
         return header
 
     # --- project binding --------------------------------------------------------------------------
@@ -165,13 +134,22 @@ class EmotionCurveEditor(ProjectBound, QWidget):
     def set_project(self, project: Project, stack: UndoStack) -> None:
         """Show ``project`` (edits go to ``stack``); the previous project is no longer observed."""
         self._bind(project, stack)
+        self.follow_voice.set_project(project, stack)
         self.plot.time_step = 1.0 / project.fps
         self.plot.set_selection([])
         self._redraw()
 
+    def detach(self) -> None:
+        """Stop observing the project, the follow-voice control in the header included."""
+        if hasattr(self, "follow_voice"):
+            self.follow_voice.detach()
+        super().detach()
+
     def _on_change(self, change: Change) -> None:
         if change.kind == "emotion":
             self._redraw()
+        elif change.kind == "meta" and change.field == "emotion_prior_weight":
+            self._draw_curves()  # the overlay follows the weight
         elif (change.kind in ("base", "audio") or change.field == "fps") and self.project is not None:
             self.plot.time_step = 1.0 / self.project.fps
             if abs(self._span() - self._duration) > 1e-9:
@@ -205,20 +183,23 @@ class EmotionCurveEditor(ProjectBound, QWidget):
             self.chips[name].setChecked(visible)
         self._redraw()
 
-    def set_priors(self, times: np.ndarray | None, priors: np.ndarray | None, weight: float = 0.0) -> None:
-        """Overlay the voice-predicted emotion priors ((7, T) at ``times`` s) and the follow-voice weight."""
+    def set_priors(self, times: np.ndarray | None, priors: np.ndarray | None) -> None:
+        """Overlay the voice-predicted emotion ((7, T) at ``times`` s, the engine's prior; None: none).
+
+        The weight it is followed by is the project's ``emotion_prior_weight`` (the header's control).
+        """
         if times is None or priors is None:
             self._priors = None
         else:
             values = np.asarray(priors, dtype=np.float64)
-            if values.shape != (len(EMOTIONS), len(times)):
+            if values.shape != (len(EMOTIONS), len(times)) or not len(times):
                 raise ValueError(f"Priors must be ({len(EMOTIONS)}, {len(times)}), got {values.shape}.")
-            self._priors = (np.asarray(times, dtype=np.float64), values)
-        self.set_prior_weight(weight)
+            self._priors = (np.asarray(times, dtype=np.float64), values, values.mean(axis=1))
         self._redraw()
 
-    def set_prior_weight(self, weight: float) -> None:
-        self.prior_label.setText(f"Follow voice  {weight * 100:.0f} %" if self._priors is not None else "")
+    @property
+    def has_priors(self) -> bool:
+        return self._priors is not None
 
     # --- drawing ----------------------------------------------------------------------------------
 
@@ -254,6 +235,7 @@ class EmotionCurveEditor(ProjectBound, QWidget):
         track = self.project.emotion
         times = self.plot.display_times(0.0, self._duration, [k.time for k in track.keys])
         values = track.sample(times)
+        followed = self._followed(times, values)
         focus = self.plot.focus_track
         for e, name in enumerate(EMOTIONS):
             if name in self._hidden:
@@ -264,11 +246,21 @@ class EmotionCurveEditor(ProjectBound, QWidget):
             focused = name == focus  # wide only for the focused curve: wide antialiased pens are slow
             self.plot.set_curve(f"emotion:{name}", times, values[e], pen=pg.mkPen(colour, width=2 if focused else 1),
                                 z=10 + e + (10 if focused else 0))
-            if self._priors is not None:
+            if followed is not None:
                 faint = QColor(colour)
-                faint.setAlpha(120)
-                self.plot.set_curve(f"prior:{name}", self._priors[0], self._priors[1][e],
+                faint.setAlpha(150)
+                self.plot.set_curve(f"prior:{name}", times, followed[e],
                                     pen=pg.mkPen(faint, width=1, style=Qt.DotLine), z=5, antialias=False)
+
+    def _followed(self, times: np.ndarray, keyed: np.ndarray) -> np.ndarray | None:
+        """The keyed intensities at ``times`` as the voice bends them (what the engine animates), or None."""
+        if self._priors is None or self.project is None:
+            for name in EMOTIONS:
+                self.plot.remove_curve(f"prior:{name}")
+            return None
+        prior_t, prior, mean = self._priors
+        at = np.vstack([np.interp(times, prior_t, row) for row in prior])
+        return follow_voice(keyed, at, self.project.emotion_prior_weight, mean=mean)
 
     def _plot_selection_changed(self) -> None:
         times = self.selected_times()

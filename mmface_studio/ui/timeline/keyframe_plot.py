@@ -8,22 +8,28 @@ edits or copies the document (DESIGN 2: the editor redraws from the document's e
 
 A key handle is ``(track, time)``: the document addresses keys by time as well, and a time is
 stable while an index changes whenever a key is dragged past a neighbour.
+
+The handle sprites, the seekable time axis and the ViewBox live in :mod:`keyframe_items`, the
+keyboard shortcuts and the right-click menu in :mod:`keyframe_keys`.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QKeyEvent, QPainter, QPen, QPixmap, QPolygonF
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QGraphicsRectItem, QMenu, QWidget
 
 from mmface_studio.ui import theme
+from mmface_studio.ui.timeline.keyframe_items import HandleItem, KeyViewBox, SeekAxis
+from mmface_studio.ui.timeline.keyframe_keys import KeyCommands
+from mmface_studio.ui.timeline.time_axis import GUTTER_PX
 
 Handle = tuple[Hashable, float]
 PLOT_BG = "#1c1d21"
@@ -72,103 +78,7 @@ class _Drag:
     origin: QPointF = field(default_factory=QPointF)
 
 
-class HandleItem(pg.GraphicsObject):
-    """Key handles as fixed-size symbols ("d" diamond, "o" circle), blitted from one pre-rendered sprite.
-
-    Why not pyqtgraph's ScatterPlotItem: its ``setData`` costs ~0.2 ms (per-spot bookkeeping) and a
-    drag step updates every track's handles; this item only stores an array. Handles are picked by
-    the plot (nearest, preferring the focused track), so the item takes no mouse events itself.
-    """
-
-    def __init__(self, symbol: str = "d", size: float = 10.0, pen: Any = None, brush: Any = None) -> None:
-        super().__init__()
-        self._symbol, self._size = symbol, float(size)
-        self._pen = pg.mkPen(pen) if pen is not None else QPen(Qt.NoPen)
-        self._xy = np.zeros((0, 2))
-        self._data_rect = QRectF()
-        self._render(pg.mkBrush(brush) if brush is not None else QBrush(Qt.NoBrush))
-
-    def _render(self, brush: QBrush) -> None:
-        self._brush = brush
-        side = int(np.ceil(self._size + self._pen.widthF() + 2))
-        self._sprite = QPixmap(side, side)
-        self._sprite.fill(Qt.transparent)
-        painter = QPainter(self._sprite)
-        painter.setRenderHint(QPainter.Antialiasing, True)
-        painter.setPen(self._pen)
-        painter.setBrush(brush)
-        c, r = QPointF(side / 2.0, side / 2.0), self._size / 2.0
-        if self._symbol == "d":
-            corners = [QPointF(0, -r), QPointF(r, 0), QPointF(0, r), QPointF(-r, 0)]
-            painter.drawPolygon(QPolygonF([c + d for d in corners]))
-        else:
-            painter.drawEllipse(c, r * 0.8, r * 0.8)
-        painter.end()
-
-    def setData(self, x: Any = None, y: Any = None, *, pos: Any = None, brush: Any = None) -> None:  # noqa: N802
-        if brush is not None and pg.mkBrush(brush).color() != self._brush.color():
-            self._render(pg.mkBrush(brush))
-        xy = np.asarray(pos if pos is not None else np.column_stack([x, y]), dtype=np.float64).reshape(-1, 2)
-        self.prepareGeometryChange()
-        self._xy = xy
-        lo, hi = (xy.min(axis=0), xy.max(axis=0)) if len(xy) else (np.zeros(2), np.zeros(2))
-        self._data_rect = QRectF(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1])
-        self.update()
-
-    def viewTransformChanged(self) -> None:  # noqa: N802 - pyqtgraph hook: the pixel padding changed
-        self.prepareGeometryChange()
-
-    def boundingRect(self) -> QRectF:  # noqa: N802
-        if not len(self._xy):
-            return QRectF()
-        pw, ph = (abs(v or 0.0) * self._size for v in (self.pixelSize() or (0.0, 0.0)))  # (None, None) unviewed
-        return self._data_rect.adjusted(-pw, -ph, pw, ph)
-
-    def paint(self, painter: QPainter, *args: Any) -> None:
-        half = QPointF(self._sprite.width() / 2.0, self._sprite.height() / 2.0)
-        transform = painter.transform()
-        painter.resetTransform()
-        for x, y in self._xy:
-            painter.drawPixmap(transform.map(QPointF(x, y)) - half, self._sprite)
-
-
-class SeekAxis(pg.AxisItem):
-    """The time axis: a left click or drag on it seeks (``seek``), as on the timeline's ruler."""
-
-    seek = Signal(float)
-
-    def mouseClickEvent(self, ev: Any) -> None:  # noqa: N802
-        self.mouseDragEvent(ev)
-
-    def mouseDragEvent(self, ev: Any) -> None:  # noqa: N802
-        view = self.linkedView()
-        if ev.button() != Qt.LeftButton or view is None:
-            return super().mouseDragEvent(ev)
-        ev.accept()
-        self.seek.emit(float(view.mapSceneToView(ev.scenePos()).x()))
-
-
-class _KeyViewBox(pg.ViewBox):
-    """Left button edits keys (the plot decides what); middle pans, right-drag zooms, wheel zooms."""
-
-    owner: Callable[[], KeyframePlot | None] = staticmethod(lambda: None)
-
-    def mouseClickEvent(self, ev: Any) -> None:  # noqa: N802 - pyqtgraph naming
-        plot = self.owner()
-        if plot is not None and ev.button() in (Qt.LeftButton, Qt.RightButton):
-            plot._click(ev)
-        else:
-            super().mouseClickEvent(ev)
-
-    def mouseDragEvent(self, ev: Any, axis: int | None = None) -> None:  # noqa: N802
-        plot = self.owner()
-        if plot is not None and axis is None and ev.button() == Qt.LeftButton:
-            plot._drag_event(ev)
-        else:
-            super().mouseDragEvent(ev, axis)
-
-
-class KeyframePlot(pg.PlotWidget):
+class KeyframePlot(KeyCommands, pg.PlotWidget):
     """Curves, key handles, selection and playhead on a dark plot; gestures go to the ``KeyEditor``.
 
     Display: ``set_curve``/``remove_curve`` (drawn lines), ``set_keys``/``remove_keys`` (editable
@@ -184,7 +94,7 @@ class KeyframePlot(pg.PlotWidget):
     view_changed = Signal()
 
     def __init__(self, parent: QWidget | None = None, *, y_zoom: bool = False) -> None:
-        view = _KeyViewBox(enableMenu=False)
+        view = KeyViewBox(enableMenu=False)
         axis = SeekAxis("bottom")
         super().__init__(parent, background=PLOT_BG, viewBox=view, axisItems={"bottom": axis})
         view.owner = weakref.ref(self)
@@ -212,7 +122,7 @@ class KeyframePlot(pg.PlotWidget):
             axis.setPen(pg.mkPen(theme.BORDER))
             axis.setTextPen(pg.mkPen(theme.MUTED))
             axis.setTickFont(font)
-        item.getAxis("left").setWidth(76)  # the timeline header width, so linked time axes line up
+        item.getAxis("left").setWidth(GUTTER_PX)  # the timeline's header width: times line up with its rows
         item.getAxis("bottom").setHeight(24)
         view.setMouseEnabled(x=True, y=y_zoom)
         self.setFocusPolicy(Qt.StrongFocus)
@@ -576,69 +486,3 @@ class KeyframePlot(pg.PlotWidget):
         self._readout.setPos(handle[1], value)
         self._readout.show()
         self._readout.updateTransform(force=True)  # it was hidden, so it never painted and never learned its scale
-
-    # --- keyboard and menu --------------------------------------------------------------------------
-
-    def _key_action(self, event: QKeyEvent) -> Callable[[], object] | None:
-        ed, sel = self.editor, list(self._selection)
-        if ed is None:
-            return None
-        ctrl = bool(event.modifiers() & Qt.ControlModifier)
-        actions: dict[tuple[int, bool], Callable[[], object]] = {
-            (Qt.Key_Delete, False): lambda: sel and ed.delete_keys(sel),
-            (Qt.Key_Backspace, False): lambda: sel and ed.delete_keys(sel),
-            (Qt.Key_C, True): lambda: sel and ed.copy_keys(sel),
-            (Qt.Key_V, True): lambda: ed.paste_keys(self.playhead),
-            (Qt.Key_A, True): lambda: self.set_selection((t, x) for t, e in self._tracks.items() for x in e.times),
-            (Qt.Key_K, False): lambda: ed.add_key(self.playhead, self._focus),
-            (Qt.Key_F, False): self.frame_all,
-            (Qt.Key_Escape, False): lambda: self.set_selection([]),
-        }
-        if event.modifiers() & ~(Qt.ControlModifier | Qt.KeypadModifier):
-            return None
-        return actions.get((event.key(), ctrl))
-
-    def event(self, ev: QEvent) -> bool:
-        # Our keys win over same-named window shortcuts while the plot has focus (K, Delete, Ctrl+C).
-        if ev.type() == QEvent.ShortcutOverride and self._key_action(ev) is not None:  # type: ignore[arg-type]
-            ev.accept()
-            return True
-        return super().event(ev)
-
-    def keyPressEvent(self, ev: QKeyEvent) -> None:  # noqa: N802 - Qt naming
-        action = self._key_action(ev)
-        if action is None:
-            super().keyPressEvent(ev)
-            return
-        action()
-        ev.accept()
-
-    @property
-    def context_menu(self) -> QMenu | None:
-        """The menu of the last right-click (open while it is shown)."""
-        return self._menu
-
-    def _show_menu(self, screen_pos: QPoint) -> None:
-        """Interpolation of the selected keys, auto tangents, clipboard, add/delete."""
-        ed, handles, playhead = self.editor, list(self._selection), self.playhead
-        if ed is None:
-            return
-        picked = [(self._tracks[h[0]], i) for h in handles if (i := self._find(h)[1]) >= 0]
-        modes = {entry.modes[i] for entry, i in picked}
-        if self._menu is not None:
-            self._menu.deleteLater()
-        menu = self._menu = QMenu(self)
-        if handles:
-            menu.addSection("Interpolation")
-            for mode in ("linear", "smooth", "step"):
-                action = menu.addAction(mode.capitalize(), lambda m=mode: ed.set_interpolation(handles, m))
-                action.setCheckable(True)
-                action.setChecked(modes == {mode})
-            if any(entry.tangents is not None for entry, _ in picked):
-                menu.addAction("Auto tangents", lambda: ed.reset_tangents(handles))
-            menu.addSeparator()
-            menu.addAction("Copy keys\tCtrl+C", lambda: ed.copy_keys(handles))
-            menu.addAction("Delete keys\tDel", lambda: ed.delete_keys(handles))
-        menu.addAction("Paste at playhead\tCtrl+V", lambda: ed.paste_keys(playhead))
-        menu.addAction("Add key at playhead\tK", lambda: ed.add_key(playhead, None))
-        menu.popup(screen_pos)

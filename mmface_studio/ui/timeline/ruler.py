@@ -27,6 +27,7 @@ from mmface_studio.core.document import Marker, Project
 from mmface_studio.ui import theme
 
 PLAYHEAD = "#f0604d"
+LOOP = "#5cc98f"
 MARKER = "#e3a83f"
 MARKER_ACTIVE = "#ffd27a"
 MARKER_TEXT = "#1c1d20"
@@ -181,13 +182,24 @@ class TimeMap:
 
 
 class TimelineState:
-    """What every row paints besides the document: playhead, selection, the marker being hovered or dragged."""
+    """What every row paints besides the document: playhead, selection, loop, the marker being hovered or dragged."""
 
     def __init__(self, project: Project) -> None:
         self.project = project
         self.playhead = 0.0
         self.selection: tuple[float, float] | None = None
         self.active_marker: Marker | None = None
+        #: Whether playback loops (the transport's Loop button) and where the clip ends (None: no clip yet).
+        self.loop = True
+        self.clip_end: float | None = None
+
+    def loop_span(self) -> tuple[float, float] | None:
+        """What playback repeats: the selection, else the whole clip; None when not looping."""
+        if not self.loop:
+            return None
+        if self.selection is not None:
+            return self.selection
+        return None if self.clip_end is None else (0.0, self.clip_end)
 
 
 class RowItem(pg.GraphicsObject):
@@ -377,6 +389,8 @@ class OverlayItem(RowItem):
         if state.selection is not None:
             alpha = 70 if self.row == "ruler" else 32
             self._band(painter, m, *state.selection, color(theme.ACCENT, alpha), color(theme.ACCENT, 200))
+        if self.row == "ruler" and (span := state.loop_span()) is not None:
+            self._loop_bar(painter, m, *span)
         if self.row not in ("ruler", "markers"):
             for mk in project.markers:
                 active = mk == state.active_marker
@@ -399,6 +413,15 @@ class OverlayItem(RowItem):
             painter.fillRect(rect, brush)
         painter.setPen(QPen(edge, 0))
         painter.drawLines([QLineF(x0, m.top, x0, m.bottom), QLineF(x1, m.top, x1, m.bottom)])
+
+    def _loop_bar(self, painter: QPainter, m: TimeMap, t0: float, t1: float) -> None:
+        """The loop range as a bar along the top of the ruler with bracket ends, like a DAW's cycle strip."""
+        x0, x1 = round(m.x(t0)), round(m.x(t1))
+        if x1 < m.left or x0 > m.right:
+            return
+        painter.fillRect(QRectF(x0, m.top, x1 - x0, 4.0), color(LOOP, 190))
+        for x, inward in ((x0, 1.0), (x1, -1.0)):
+            painter.fillRect(QRectF(min(x, x + 2.0 * inward), m.top, 2.0, 10.0), color(LOOP))
 
     def _playhead(self, painter: QPainter, m: TimeMap) -> None:
         x = round(m.x(self.state.playhead))

@@ -33,24 +33,26 @@ from mmface_studio.ui.timeline.ruler import (
     RulerItem,
     TimelineState,
 )
+from mmface_studio.ui.timeline.time_axis import GUTTER_PX, AlignedViewBox
 
 #: (row, header title, fixed height in px; 0 = takes the remaining height)
 ROWS: tuple[tuple[str, str, int], ...] = (
     ("ruler", "TIME", 34), ("markers", "MARKERS", 20), ("audio", "AUDIO", 0), ("words", "WORDS", 22),
     ("phones", "PHONES", 22),
 )
-HEADER_WIDTH = 76
+HEADER_WIDTH = GUTTER_PX  # the row names; the curve editors' value axes are as wide, so times line up
 WHEEL_ZOOM = 1.02 ** (1 / 8)  # per wheel delta unit: pyqtgraph's own rate, so the curve editors zoom alike
 HELP = (
     "<b>Timeline</b><br>"
     "Wheel: zoom around the pointer (Ctrl+wheel too) &middot; Shift+wheel: scroll<br>"
     "Middle-drag: pan &middot; Click or drag in the ruler/waveform: scrub (snaps to frames; hold Alt for free)<br>"
-    "Shift+drag in the ruler: select a time range &middot; Esc: clear the selection<br>"
+    "Shift+drag in the ruler, or I / O at the playhead: select a time range (playback loops it) &middot; "
+    "Esc: clear the selection<br>"
     "Double-click the ruler: add a marker &middot; Drag a flag: move it &middot; Right-click a flag: rename/delete"
 )
 
 
-class _RowBox(pg.ViewBox):
+class _RowBox(AlignedViewBox):
     """One row's ViewBox: fixed Y (0..1), no pyqtgraph mouse handling; raw events go to the TimelineView."""
 
     def __init__(self, timeline: TimelineView, row: str) -> None:
@@ -205,6 +207,20 @@ class TimelineView(QWidget):
     def clear_selection(self) -> None:
         self.set_selection(None)
 
+    def set_loop_enabled(self, on: bool) -> None:
+        """Show (or hide) the loop range on the ruler: the selection, else the whole clip."""
+        if bool(on) != self.state.loop:
+            self.state.loop = bool(on)
+            self._update_all()
+
+    def loop_span(self) -> tuple[float, float] | None:
+        """The range the ruler shows as looping (None: loop off, or nothing to loop yet)."""
+        return self.state.loop_span()
+
+    def extent(self) -> float:
+        """Seconds the timeline spans: the clip (audio or take), 10 s for an empty project."""
+        return self._extent()
+
     def set_phonetic_track(self, track: Any) -> None:
         """Show the words and phones of a ``PhoneticTrack`` (None clears them); analysis, not document data."""
         self.words.set_spans(wf.word_spans(track) if track is not None else [])
@@ -298,6 +314,8 @@ class TimelineView(QWidget):
 
     def _update_limits(self) -> None:
         extent = self._extent()
+        has_clip = self.project.audio is not None or self.project.base is not None
+        self.state.clip_end = extent if has_clip else None
         pad = max(0.25, 0.05 * extent)
         self.boxes["ruler"].setLimits(xMin=-pad, xMax=extent + pad, minXRange=min(4.0 / self.project.fps, extent),
                                       maxXRange=extent + 2 * pad)
