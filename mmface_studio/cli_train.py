@@ -81,9 +81,11 @@ def _data_summary(dataset: Any) -> dict[str, Any]:
     index = getattr(dataset, "index", None)
     if isinstance(index, dict):  # synthetic corpus
         totals = index.get("totals", {})
+        voices = [v for v in index.get("voices", []) if v.get("split") == "train"]
         return {"kind": "synthetic corpus (classic-engine targets, TTS voices; not captured faces)",
                 "seed": index.get("seed"), "totals": totals, "examples_in_split": len(dataset),
-                "targets": index.get("targets")}
+                "train_minutes": totals.get("split_seconds", {}).get("train", 0.0) / 60.0,
+                "train_voices": len(voices), "targets": index.get("targets")}
     return {"kind": type(dataset).__name__, "examples_in_split": len(dataset)}
 
 
@@ -95,7 +97,9 @@ def write_card(stem: Path, info: dict[str, Any]) -> Path:
         f"Family: **{info['family']}** ({info['space']}, {info['fps']:g} fps, {info['feature_type']} features), "
         f"{info['parameters']:,} parameters, {info['size_mb']:.1f} MB.", "",
         "## Training", "",
-        f"- Data: {data['kind']}; {data['examples_in_split']} training examples.",
+        f"- Data: {data['kind']}; {data['examples_in_split']} training examples"
+        + (f", {data['train_minutes']:.1f} min, from {data['train_voices']} voices (held-out voices and "
+           "sentences are never trained on)." if "train_minutes" in data else "."),
         f"- Steps: {info['steps']} (batch {info['batch_size']} per process x {info['world_size']} process(es)); "
         f"wall time {info['wall_seconds'] / 60:.1f} min on {info['hardware']}.",
         f"- Final training losses: {', '.join(f'{k} {v:.4f}' for k, v in info['final_losses'].items())}.", "",

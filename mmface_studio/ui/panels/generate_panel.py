@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from mmface_studio.core.document import EMOTIONS, EmotionKey, EmotionTrack, SetEmotionTrack, SetProperty
 from mmface_studio.engine import POSE_STYLES, engine_names
+from mmface_studio.ui.panels.engine_card import EngineCard
 from mmface_studio.ui.project_controller import ProjectController
 
 #: Presets set one emotion key at the start of the clip (editable afterwards on the emotion curves).
@@ -48,6 +49,10 @@ class GeneratePanel(QWidget):
         self.transcript.setMinimumHeight(44)
         self.engine = QComboBox()
         self.engine.addItems(list(engine_names()))
+        self.engine_card = EngineCard()
+        for i in range(self.engine.count()):
+            tip = self.engine_card.tooltip_for(self.engine.itemText(i))
+            self.engine.setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)
         self.seed = QSpinBox()
         self.seed.setRange(0, 1_000_000)
         self.style = QComboBox()
@@ -68,6 +73,7 @@ class GeneratePanel(QWidget):
         form.addRow("Prompt", self.prompt)
         form.addRow("Transcript", self.transcript)
         form.addRow("Engine", self.engine)
+        form.addRow("", self.engine_card)
         form.addRow("Pose style", self.style)
         form.addRow("Pose seed", self.seed)
         form.addRow("Emotion preset", self.preset)
@@ -89,6 +95,7 @@ class GeneratePanel(QWidget):
         self.prompt.textChanged.connect(self._typing.start)
         self.transcript.textChanged.connect(self._typing.start)
         self.engine.currentTextChanged.connect(lambda v: self._set("engine", v))
+        self.engine.currentTextChanged.connect(self.engine_card.show_engine)
         self.style.currentTextChanged.connect(lambda v: self._set("pose_style", v))
         self.seed.valueChanged.connect(lambda v: self._set("pose_seed", int(v)))
         self.preset.activated.connect(self._apply_preset)
