@@ -11,8 +11,8 @@ import json
 import sys
 
 from mmface_studio import __version__
-from mmface_studio.cli_evaluate import add_parser as add_evaluate_parser
 from mmface_studio.cli_data import add_parser as add_data_parser
+from mmface_studio.cli_evaluate import add_parser as add_evaluate_parser
 from mmface_studio.cli_export import add_export_parser
 from mmface_studio.cli_train import add_parser as add_train_parser
 

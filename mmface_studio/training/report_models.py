@@ -192,20 +192,27 @@ def _windows(arrays: Sequence[np.ndarray], length: int, count: int, rng: np.rand
 
 def _fit(module: nn.Module, loss: Callable[[np.random.Generator], torch.Tensor], steps: int, lr: float,
          seed: int = 0) -> float:
-    """Adam for ``steps`` on ``loss(rng)``; returns the mean loss of the last tenth of the steps."""
+    """Adam for ``steps`` on ``loss(rng)``; returns the mean loss of the last tenth of the steps.
+
+    One intra-op thread: these batches are small, and on a shared 2-core machine a second thread
+    mostly waits for a busy core (``layers.intra_op_threads``).
+    """
+    from mmface_studio.engine.models.layers import intra_op_threads
+
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     opt = torch.optim.Adam(module.parameters(), lr=lr)
     module.train()
     tail: list[float] = []
-    for step in range(max(steps, 1)):
-        value = loss(rng)
-        opt.zero_grad(set_to_none=True)
-        value.backward()
-        nn.utils.clip_grad_norm_(module.parameters(), 1.0)
-        opt.step()
-        if step >= steps * 0.9 or steps < 10:
-            tail.append(float(value.detach()))
+    with intra_op_threads(1):
+        for step in range(max(steps, 1)):
+            value = loss(rng)
+            opt.zero_grad(set_to_none=True)
+            value.backward()
+            nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+            opt.step()
+            if step >= steps * 0.9 or steps < 10:
+                tail.append(float(value.detach()))
     module.eval()
     return float(np.mean(tail))
 
