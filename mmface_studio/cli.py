@@ -14,6 +14,7 @@ from mmface_studio import __version__
 from mmface_studio.cli_data import add_parser as add_data_parser
 from mmface_studio.cli_evaluate import add_parser as add_evaluate_parser
 from mmface_studio.cli_export import add_export_parser
+from mmface_studio.cli_report import add_parser as add_report_parser
 from mmface_studio.cli_train import add_parser as add_train_parser
 
 
@@ -177,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_parser(sub)
     add_evaluate_parser(sub)
     add_train_parser(sub)
+    add_report_parser(sub)
 
     rig = sub.add_parser("rig", help="inspect rigs")
     rig_sub = rig.add_subparsers(dest="rig_command", required=True)

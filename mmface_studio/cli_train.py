@@ -138,6 +138,7 @@ def _train(args: argparse.Namespace) -> int:
     dataset = open_dataset(args.data, args.split, args.max_seconds, args.seed)
     if len(dataset) == 0:
         raise TrainError(f"{args.data} has no examples in split {args.split!r}.")
+    torch.manual_seed(args.seed)  # the initial weights depend only on the seed (every rank, every run)
     model = build_model(args.family, args.space or dataset.space, args.size)
     config = TrainConfig(steps=args.steps, batch_size=args.batch, lr=args.lr, seed=args.seed,
                          log_every=args.log_every, checkpoint_every=args.checkpoint_every)

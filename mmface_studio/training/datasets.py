@@ -87,6 +87,21 @@ def _crop(item: dict[str, Any], max_seconds: float | None, generator: torch.Gene
     return out
 
 
+def _crop_generator(dataset: Any, index: int) -> torch.Generator | None:
+    """The crop's random source for this fetch of ``index``: a function of (seed, index, times fetched).
+
+    Not one shared generator: which examples a process fetches depends on the number of DDP ranks,
+    and the crops must not, so that 2 processes with batch B train exactly like 1 with batch 2B.
+    """
+    base = getattr(dataset, "generator", None)
+    if base is None:
+        return None
+    draws = dataset.__dict__.setdefault("_draws", {})
+    count = draws.get(index, 0)
+    draws[index] = count + 1
+    return torch.Generator().manual_seed((base.initial_seed() * 1_000_003 + index * 7_919 + count) % (2**63))
+
+
 class _FolderDataset(Dataset):
     """Shared part of the two real-data layouts: discovery, splits, text, audio, fps, cropping."""
 
@@ -129,7 +144,7 @@ class _FolderDataset(Dataset):
         motion = resample_motion(motion, self.layout.fps, self.fps)
         item = {"id": clip.id, "audio": audio, "motion": motion, "fps": self.fps, "space": self.space,
                 "has_audio": has_audio, "text": layout_io.text_levels(data), "split": self.splits[clip.id]}
-        return _to_tensors(_crop(item, self.max_seconds, self.generator))
+        return _to_tensors(_crop(item, self.max_seconds, _crop_generator(self, index)))
 
 
 class FlameDataset(_FolderDataset):
@@ -203,7 +218,7 @@ class SyntheticDataset(Dataset):
                 "voice": meta["voice"] or "", "sentence": meta["sentence"] or ""}
         if "mel" in ex:
             item["mel"] = ex["mel"].T.astype(np.float32)
-        return _to_tensors(_crop(item, self.max_seconds, self.generator))
+        return _to_tensors(_crop(item, self.max_seconds, _crop_generator(self, index)))
 
 
 def _to_tensors(item: dict[str, Any]) -> dict[str, Any]:

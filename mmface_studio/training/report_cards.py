@@ -134,7 +134,8 @@ def notes(report: dict[str, Any]) -> list[str]:
         "(rebuilt from the clip's keys), blink seed, pose seed and style; neural engines hear only the audio.",
         "LVE (max lip-vertex error per frame) and FVE (mean face-vertex error) in mm on the built-in head, head pose "
         "zeroed. The classic engine on the true phones is the teacher itself: its error comes only from prosody "
-        "measured on the augmented audio. /p b m/ closure is pooled over the synthesiser's true bilabials.",
+        "measured on the augmented audio. /p b m/ closure is pooled over the synthesiser's true bilabials; a mouth "
+        "that never opens would score 1 there, so read it with LVE and, on the dev clips, with r.",
         "Emotion accuracy: a small classifier trained on train-split target faces (per frame, labels = the "
         "requested dominant emotion) votes per clip; the share of clips whose vote is the requested dominant "
         "emotion. The targets row is its ceiling. ResNet1D and MM2Face get their emotion from the engine's classic "
