@@ -84,8 +84,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: a real family (audio2flame, 6 steps) differs from the 1-process run by "
-                   "up to 0.014 in some weights; the trainer itself matches (tests/training/test_trainer.py, "
+@pytest.mark.xfail(strict=True, reason="known gap: a real family (audio2flame, 6 steps) differs from the "
+                   "1-process run by up to 0.014 in some weights; the trainer itself matches (tests/training/test_trainer.py, "
                    "toy model); not yet traced")
 def test_two_process_gloo_ddp_matches_one_process_with_double_batch(corpus: Path, tmp_path: Path) -> None:
     # 1 s crops: every example has the same length, so per-rank batch means average to the global one.
