@@ -85,8 +85,8 @@ def _free_port() -> int:
 
 
 @pytest.mark.xfail(strict=True, reason="known gap: a real family (audio2flame, 6 steps) differs from the "
-                   "1-process run by up to 0.014 in some weights; the trainer itself matches (tests/training/test_trainer.py, "
-                   "toy model); not yet traced")
+                   "1-process run by up to 0.014 in some weights; the trainer itself matches "
+                   "(tests/training/test_trainer.py, toy model); not yet traced")
 def test_two_process_gloo_ddp_matches_one_process_with_double_batch(corpus: Path, tmp_path: Path) -> None:
     # 1 s crops: every example has the same length, so per-rank batch means average to the global one.
     common = ["--data", str(corpus), "--size", "tiny", "--max-seconds", "1", "--lr", "3e-3", "--steps", "6",
