@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from mmface_studio.audio.player import negotiate_rate
+from mmface_studio.audio.output_device import negotiate_rate, pick_device_index
 from mmface_studio.audio.ring_buffer import BlockTimes, SampleRing
 from mmface_studio.audio.stream_dsp import LevelMeter, StreamResampler
 
@@ -120,16 +120,7 @@ def find_input_device(sd: Any, request: str | int | None) -> InputDevice:
     if not inputs:
         raise NoInputError("No microphone found. Connect one (or enable it in the system's sound settings) and "
                            "restart MMFace Studio: audio devices are listed when it starts.")
-    index: int | None
-    if request is None or request == "":
-        default = sd.default.device[0]
-        index = default if isinstance(default, int) and default in inputs else inputs[0]
-    elif isinstance(request, int):
-        index = request if request in inputs else None
-    else:
-        exact = [i for i in inputs if devices[i]["name"] == request]
-        partial = [i for i in inputs if str(request).lower() in str(devices[i]["name"]).lower()]
-        index = (exact or partial or [None])[0]
+    index = pick_device_index(devices, inputs, request, sd.default.device[0])
     if index is None:
         raise NoInputError(f'Microphone "{request}" not found. Pick another input device.')
     return _describe(sd, index, devices[index], hosts)

@@ -60,6 +60,19 @@ def list_output_devices() -> list[OutputDevice]:
             for i, d in enumerate(devices) if d["max_output_channels"] > 0]
 
 
+def pick_device_index(devices: list[Any], usable: list[int], request: str | int | None,
+                      default: Any) -> int | None:
+    """The one device-choice rule for input and output: the default, an index, or a name (exact, then a
+    case-insensitive substring), among ``usable`` indices; None when nothing matches."""
+    if request is None or request == "":
+        return default if isinstance(default, int) and default in usable else (usable[0] if usable else None)
+    if isinstance(request, int):
+        return request if request in usable else None
+    exact = [i for i in usable if devices[i]["name"] == request]
+    partial = [i for i in usable if str(request).lower() in str(devices[i]["name"]).lower()]
+    return (exact or partial or [None])[0]
+
+
 def find_output_device(sd: Any, request: str | int | None) -> OutputDevice:
     """The device to open: PortAudio's default output, an index, or a name (exact, then a substring).
 
@@ -67,19 +80,10 @@ def find_output_device(sd: Any, request: str | int | None) -> OutputDevice:
     """
     devices = list(sd.query_devices())
     outputs = [i for i, d in enumerate(devices) if d["max_output_channels"] > 0]
-    index: int | None = None
-    if request is None:
-        default = sd.default.device[1]
-        index = default if isinstance(default, int) and default in outputs else (outputs[0] if outputs else None)
-        if index is None:
-            raise NoOutputError("No audio output device: playing silently.")
-    elif isinstance(request, int):
-        index = request if request in outputs else None
-    else:
-        exact = [i for i in outputs if devices[i]["name"] == request]
-        partial = [i for i in outputs if request.lower() in devices[i]["name"].lower()]
-        index = (exact or partial or [None])[0]
+    index = pick_device_index(devices, outputs, request, sd.default.device[1])
     if index is None:
+        if request is None or not outputs:
+            raise NoOutputError("No audio output device: playing silently.")
         raise NoOutputError(f'Audio output device "{request}" not found: playing silently.')
     d = devices[index]
     return OutputDevice(index, str(d["name"]), int(d["default_samplerate"]), int(d["max_output_channels"]))
