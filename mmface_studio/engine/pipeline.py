@@ -120,7 +120,7 @@ def register_engine(name: str, factory: Callable[[], StageEngine], *, needs_phon
     """Make an engine available to requests by name (neural engines register themselves).
 
     ``needs_phones=False``: the engine reads only features (``Analysis.mel``), so its analysis
-    stage skips phone recognition; the engine object should say the same in ``needs_phones``.
+    stage skips phone recognition (the registration is what the pipeline goes by).
     """
     _ENGINES[name] = factory
     if needs_phones:
@@ -281,10 +281,7 @@ class Pipeline:
 
     def _analysis_key(self, request: GenerationRequest) -> tuple[str, str]:
         """Phones-free engines share a features-only analysis under their own key."""
-        factory_engine = self._engines.get(request.engine)
-        needs_phones = getattr(factory_engine, "needs_phones", True) if factory_engine else \
-            request.engine not in _PHONELESS
-        return ("audio" if needs_phones else "audio-vad", self._audio_key(request))
+        return ("audio-vad" if request.engine in _PHONELESS else "audio", self._audio_key(request))
 
     # --- internals ----------------------------------------------------------------------------------------
 
@@ -342,12 +339,10 @@ class Pipeline:
         fps = request.fps
         if given is not None:
             analysis = self._stage("analysis", ("given", given.key), lambda ctx: given, marks, cancel, progress)
-        elif getattr(engine, "needs_phones", True):
-            analysis = self._stage("analysis", ("audio", self._audio_key(request)),
-                                   lambda ctx: self._analyzer(request, ctx), marks, cancel, progress)
         else:
-            analysis = self._stage("analysis", ("audio-vad", self._audio_key(request)),
-                                   lambda ctx: analyse_features(request, ctx), marks, cancel, progress)
+            key = self._analysis_key(request)
+            analyzer = analyse_features if key[0] == "audio-vad" else self._analyzer
+            analysis = self._stage("analysis", key, lambda ctx: analyzer(request, ctx), marks, cancel, progress)
         base = (engine.name, engine.version, analysis.key, fps)
         # Engines that read more of the request in a stage (MM2Face: the prompt and a sampling seed)
         # name those inputs; they join the stage's cache key.

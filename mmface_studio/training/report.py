@@ -43,11 +43,11 @@ import torch
 from mmface_studio.core.performance import Performance
 from mmface_studio.core.spaces import ARKIT52
 from mmface_studio.engine import metrics as lipsync
+from mmface_studio.engine.neural import LIPSYNC_FAMILIES
 from mmface_studio.training import metrics
 from mmface_studio.training import report_models as rm
 from mmface_studio.training.report_cards import notes
 
-LIPSYNC_FAMILIES = ("audio2flame", "resnet1d", "mm2face")
 CLASSIC = {"truth": "classic (true phones = teacher)", "aligned": "classic (aligned transcript)",
            "recognised": "classic (recognised phones)"}
 TARGETS = "targets (teacher output)"

@@ -31,12 +31,12 @@ from mmface_studio.engine.classic import emotion as em
 from mmface_studio.engine.classic import head_motion as hm
 from mmface_studio.engine.classic.engine import ClassicEngine, Face
 from mmface_studio.engine.models.base import FamilyModel, channel_rows, face_channel_names, pose_channel_names
+from mmface_studio.engine.neural import LIPSYNC_FAMILIES
 from mmface_studio.engine.request import Analysis, EmotionTrack, PoseLock, RequestError
 
 if TYPE_CHECKING:
     from mmface_studio.engine.pipeline import StageContext
 
-LIPSYNC_FAMILIES: tuple[str, ...] = ("audio2flame", "resnet1d", "mm2face")
 
 
 @dataclass(frozen=True, eq=False)
