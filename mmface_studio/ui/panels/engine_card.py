@@ -19,13 +19,23 @@ from PySide6.QtWidgets import (
 
 from mmface_studio.engine.neural import InstalledCheckpoint, scan_checkpoints
 
-CLASSIC_TEXT = "Classic phonetic engine: pocketsphinx phones, coarticulation, FACS emotions. No weights."
+CLASSIC_TEXT = "Classic phonetic engine (no weights)."
 
 
 def _summary(info: InstalledCheckpoint) -> str:
+    """The card's "Family:" line (family, space, fps, features, size): the tooltip and dialog-free detail."""
     first = next((line.strip() for line in info.card.splitlines() if line.startswith("Family:")), "")
     text = first.replace("**", "") if first else f"{info.family} checkpoint ({info.space})."
     return f"{info.name}: {text}"
+
+
+def _short(info: InstalledCheckpoint) -> str:
+    """One line that fits beside the button: family, space and weight size."""
+    try:
+        size = f", {info.path.stat().st_size / 1e6:.1f} MB"
+    except OSError:
+        size = ""
+    return f"Neural: {info.family}, {info.space}{size}"
 
 
 class EngineCard(QWidget):
@@ -53,7 +63,8 @@ class EngineCard(QWidget):
     def show_engine(self, name: str) -> None:
         self._name = name
         info = self._installed.get(name)
-        self.label.setText(_summary(info) if info else self.tooltip_for(name))
+        self.label.setText(_short(info) if info else self.tooltip_for(name))
+        self.label.setToolTip(self.tooltip_for(name))
         self.button.setVisible(bool(info and info.card))
 
     def show_card(self) -> None:
