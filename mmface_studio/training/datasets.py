@@ -87,22 +87,29 @@ def _crop(item: dict[str, Any], max_seconds: float | None, generator: torch.Gene
     return out
 
 
-def _crop_generator(dataset: Any, index: int) -> torch.Generator | None:
-    """The crop's random source for this fetch of ``index``: a function of (seed, index, times fetched).
+class CropEpochs:
+    """Random crops that are a function of (seed, example index, epoch), set by the trainer.
 
-    Not one shared generator: which examples a process fetches depends on the number of DDP ranks,
-    and the crops must not, so that 2 processes with batch B train exactly like 1 with batch 2B.
+    Not one shared generator, nor a count of fetches: which examples a process fetches, and how
+    often it has fetched one before, depend on the number of DDP ranks (and on where a resumed run
+    started); the crops must not, so that 2 processes with batch B train exactly like 1 with
+    batch 2B and a resumed run sees the crops an uninterrupted one would have.
     """
-    base = getattr(dataset, "generator", None)
-    if base is None:
-        return None
-    draws = dataset.__dict__.setdefault("_draws", {})
-    count = draws.get(index, 0)
-    draws[index] = count + 1
-    return torch.Generator().manual_seed((base.initial_seed() * 1_000_003 + index * 7_919 + count) % (2**63))
+
+    generator: torch.Generator | None = None
+    epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def crop_generator(self, index: int) -> torch.Generator | None:
+        if self.generator is None:
+            return None
+        seed = self.generator.initial_seed() * 1_000_003 + index * 7_919 + self.epoch * 104_729
+        return torch.Generator().manual_seed(seed % (2**63))
 
 
-class _FolderDataset(Dataset):
+class _FolderDataset(CropEpochs, Dataset):
     """Shared part of the two real-data layouts: discovery, splits, text, audio, fps, cropping."""
 
     space = ""
@@ -144,7 +151,7 @@ class _FolderDataset(Dataset):
         motion = resample_motion(motion, self.layout.fps, self.fps)
         item = {"id": clip.id, "audio": audio, "motion": motion, "fps": self.fps, "space": self.space,
                 "has_audio": has_audio, "text": layout_io.text_levels(data), "split": self.splits[clip.id]}
-        return _to_tensors(_crop(item, self.max_seconds, _crop_generator(self, index)))
+        return _to_tensors(_crop(item, self.max_seconds, self.crop_generator(index)))
 
 
 class FlameDataset(_FolderDataset):
@@ -165,7 +172,7 @@ class ArkitCsvDataset(_FolderDataset):
         return np.nan_to_num(layout_io.read_arkit_csv(clip.motion).values)
 
 
-class SyntheticDataset(Dataset):
+class SyntheticDataset(CropEpochs, Dataset):
     """Examples of a synthetic corpus (``mmface-studio data synth``), optionally one split and kind.
 
     Shards are loaded on first use and the last ``cache_shards`` are kept, so a sampler that
@@ -218,7 +225,7 @@ class SyntheticDataset(Dataset):
                 "voice": meta["voice"] or "", "sentence": meta["sentence"] or ""}
         if "mel" in ex:
             item["mel"] = ex["mel"].T.astype(np.float32)
-        return _to_tensors(_crop(item, self.max_seconds, _crop_generator(self, index)))
+        return _to_tensors(_crop(item, self.max_seconds, self.crop_generator(index)))
 
 
 def _to_tensors(item: dict[str, Any]) -> dict[str, Any]:

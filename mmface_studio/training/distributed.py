@@ -56,7 +56,13 @@ def init_distributed(device: str | None = None, backend: str | None = None) -> D
 
 
 def shutdown_distributed() -> None:
+    """Leave the job once every rank is done (rank 0 may still be writing the checkpoint).
+
+    Why the barrier: a rank that tears its gloo connections down while a peer is still busy can
+    make that peer's process abort at exit ("terminate called without an active exception").
+    """
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 

@@ -6,10 +6,16 @@ learning-rate schedule, gradient clipping, autocast on CUDA, checkpoints that re
 step with the same data order, DistributedDataParallel under torchrun, logs and an ETA.
 
 Data order is a pure function of (seed, epoch): every epoch draws the permutation
-``DistributedSampler`` would draw and rank r takes ``perm[r::world]`` in batches of
-``batch_size``. So two processes with batch B see, step for step, the same examples as one
-process with batch 2B, and (losses being batch means, DDP averaging gradients) make the same
-update: that is how multi-process training is tested on CPU with gloo.
+``DistributedSampler`` draws (seeded by seed + epoch), cuts it into global batches of
+``batch_size x world`` and rank r takes the r-th contiguous slice of each. So two processes with
+batch B see, step for step, the same examples in the same order as one process with batch 2B,
+and (losses being batch means, DDP averaging gradients, codebook statistics gathered over ranks
+by ``engine.models.layers.global_rows``) make the same update: that is how multi-process training
+is tested on CPU with gloo.
+
+The task's loss runs *inside* DDP's forward (:class:`_TaskLoss`): DDP only all-reduces gradients
+of a backward that follows its own forward, and tasks call sub-modules (encoder, content network,
+emotion predictor) rather than ``model(...)``.
 """
 
 from __future__ import annotations
@@ -78,6 +84,17 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
+class _TaskLoss(nn.Module):
+    """``forward(batch, phase)`` = the task's losses on ``model``: the module DDP wraps."""
+
+    def __init__(self, task: TrainingTask, model: nn.Module) -> None:
+        super().__init__()
+        self.task, self.model = task, model
+
+    def forward(self, batch: dict[str, Any], phase: str) -> dict[str, torch.Tensor]:
+        return self.task.loss(self.model, batch, phase)
+
+
 def _phase_at(phases: list[Phase], step: int) -> tuple[int, Phase, int]:
     """(index, phase, first global step of the phase) for global ``step``."""
     start = 0
@@ -122,11 +139,12 @@ class Trainer:
         prepare = getattr(task, "prepare", None)
         if prepare is not None:  # data statistics a model keeps in buffers (normalisation): before DDP copies
             prepare(model, dataset)
-        self.model = model.to(self.ctx.device)
-        self.module = self.model  # the unwrapped model (what is saved and handed to the task)
+        self.module = model.to(self.ctx.device)  # the unwrapped model (what is saved and handed to the task)
+        self.loss_module: nn.Module = _TaskLoss(task, self.module)
         if self.ctx.distributed:
             ids = [self.ctx.device.index] if self.ctx.device.type == "cuda" else None
-            self.model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
+            self.loss_module = nn.parallel.DistributedDataParallel(self.loss_module, device_ids=ids,
+                                                               find_unused_parameters=True)
         self.step = 0
         self._optimizer: torch.optim.Optimizer | None = None
         self._phase_index = -1
@@ -135,20 +153,22 @@ class Trainer:
     # --- data -----------------------------------------------------------------------------------------------
 
     def _batches_per_epoch(self) -> int:
-        per_rank = len(self.dataset) // self.ctx.world_size
-        count = per_rank // self.config.batch_size
+        count = len(self.dataset) // (self.config.batch_size * self.ctx.world_size)
         if count == 0:
             raise ValueError(f"The dataset has {len(self.dataset)} examples: too few for {self.ctx.world_size} "
                              f"process(es) with batch size {self.config.batch_size}.")
         return count
 
     def _epoch_batches(self, epoch: int) -> list[list[int]]:
-        sampler = DistributedSampler(self.dataset, num_replicas=self.ctx.world_size, rank=self.ctx.rank,
-                                     shuffle=True, seed=self.config.seed, drop_last=True)
+        """This rank's batches: its contiguous slice of each global batch of the epoch's permutation."""
+        sampler = DistributedSampler(self.dataset, num_replicas=1, rank=0, shuffle=True, seed=self.config.seed,
+                                     drop_last=True)
         sampler.set_epoch(epoch)
         indices = list(sampler)
-        size = self.config.batch_size
-        return [indices[i:i + size] for i in range(0, len(indices) - size + 1, size)]
+        size, world = self.config.batch_size, self.ctx.world_size
+        mine = slice(self.ctx.rank * size, (self.ctx.rank + 1) * size)
+        return [indices[i:i + size * world][mine] for i in range(0, self._batches_per_epoch() * size * world,
+                                                                 size * world)]
 
     def _batches_from(self, step: int) -> Iterator[Any]:
         """Batches from global ``step`` on, exactly as an uninterrupted run would see them."""
@@ -156,6 +176,9 @@ class Trainer:
         epoch, offset = divmod(step, per_epoch)
         while True:
             batches = self._epoch_batches(epoch)[offset:]
+            set_epoch = getattr(self.dataset, "set_epoch", None)
+            if set_epoch is not None:  # crops are a function of (seed, index, epoch): see datasets.CropEpochs
+                set_epoch(epoch)
             loader = DataLoader(self.dataset, batch_sampler=batches, collate_fn=self.collate,
                                 num_workers=self.config.num_workers)
             yield from loader
@@ -246,7 +269,7 @@ class Trainer:
         history: list[dict[str, float]] = []
         last: dict[str, float] = {}
         batches = self._batches_from(self.step)
-        self.model.train()
+        self.module.train()
         while self.step < self.config.steps:
             index, phase, phase_start = _phase_at(self.phases, self.step)
             if index != self._phase_index:
@@ -257,7 +280,7 @@ class Trainer:
                 group["lr"] = (phase.lr or self.config.lr) * scale
             batch = self._to_device(next(batches))
             with self._autocast():
-                losses = self.task.loss(self.model, batch, phase.name)
+                losses = self.loss_module(batch, phase.name)
             loss = losses["loss"]
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"The {phase.name} loss became {loss.item()} at step {self.step}; "

@@ -84,23 +84,30 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: a real family (audio2flame, 6 steps) differs from the "
-                   "1-process run by up to 0.014 in some weights; the trainer itself matches "
-                   "(tests/training/test_trainer.py, toy model); not yet traced")
-def test_two_process_gloo_ddp_matches_one_process_with_double_batch(corpus: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("family", ["resnet1d", "audio2flame", "pose", "mm2face"])
+def test_two_process_gloo_ddp_matches_one_process_with_double_batch(corpus: Path, tmp_path: Path,
+                                                                    family: str) -> None:
+    """Every family: sub-module losses (audio2flame), VQ codebooks restarted from data (pose), two phases."""
     # 1 s crops: every example has the same length, so per-rank batch means average to the global one.
     common = ["--data", str(corpus), "--size", "tiny", "--max-seconds", "1", "--lr", "3e-3", "--steps", "6",
               "--threads", "1", "--device", "cpu"]
     single = tmp_path / "single"
-    assert cli_main(["train", "audio2flame", "--out", str(single), "--batch", "4", *common]) == 0
+    assert cli_main(["train", family, "--out", str(single), "--batch", "4", *common]) == 0
     ddp = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
-           "-m", "mmface_studio", "train", "audio2flame", "--out", str(ddp), "--batch", "2", *common]
+           "-m", "mmface_studio", "train", family, "--out", str(ddp), "--batch", "2", *common]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
     assert done.returncode == 0, done.stderr[-3000:]
     a = torch.load(single / STATE_FILE, weights_only=True)["model"]
     b = torch.load(ddp / STATE_FILE, weights_only=True)["model"]
-    for name in a:
-        if a[name].is_floating_point():
-            torch.testing.assert_close(b[name], a[name], rtol=2e-3, atol=2e-4)
+    names = [n for n in a if a[n].is_floating_point()]
+    diff = torch.cat([(a[n] - b[n]).abs().flatten() for n in names])
+    worst, mean, off = float(diff.max()), float(diff.mean()), float((diff > 1e-4).double().mean())
+    print(f"DDP vs 1 process, {family}: max |diff| {worst:.2e}, mean |diff| {mean:.2e}, share > 1e-4 {off:.1e}")
+    # Gradients agree to float rounding (~1e-7); Adam divides by sqrt(v), so a weight whose gradient
+    # is ~0 (a bias just before a BatchNorm) can turn that rounding into part of one step (lr 3e-3).
+    # Real mismatches (ranks not synchronised, per-rank BatchNorm statistics or crops, a rank-local
+    # codebook) gave a mean |diff| of 3e-4 to 1e-2 and moved most weights before they were fixed.
+    assert mean < 1e-6 and off < 1e-3 and worst < 5e-3
+    assert _losses(single)[-1] == pytest.approx(_losses(ddp)[-1], rel=1e-3)

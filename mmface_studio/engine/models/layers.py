@@ -16,6 +16,8 @@ knows about poses, faces or audio.
   a seeded run draws the same numbers whatever path computed the logits.
 - :func:`resample_time`: linear resampling of a feature sequence between frame rates.
 - :func:`intra_op_threads`: run a block of tiny ops (an autoregressive loop) on fewer threads.
+- :func:`global_rows` / :func:`global_sum`: the whole batch's rows and sums when training runs as
+  several DDP processes, so codebook statistics and restarts are those of the global batch.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -209,6 +212,78 @@ class TransformerStack(nn.Module):
         return self.norm(x)
 
 
+def _ddp_world() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def global_rows(rows: torch.Tensor) -> torch.Tensor:
+    """``rows`` (N, d) of every DDP rank, concatenated in rank order (this process's own when alone).
+
+    Why: a codebook restart or usage count made from one rank's share of the batch would differ
+    between ranks (their codebooks drift apart) and from a one-process run with the whole batch.
+    The trainer gives rank r the r-th contiguous slice of each global batch, so rank order is
+    batch order. Ranks may hold different row counts (padding differs): sizes are exchanged first.
+    """
+    world = _ddp_world()
+    if world == 1:
+        return rows
+    count = torch.tensor([rows.shape[0]], device=rows.device)
+    counts = [torch.zeros_like(count) for _ in range(world)]
+    dist.all_gather(counts, count)
+    longest = int(max(c.item() for c in counts))
+    padded = torch.zeros(longest, *rows.shape[1:], dtype=rows.dtype, device=rows.device)
+    padded[:rows.shape[0]] = rows
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded.contiguous())
+    return torch.cat([p[:int(c.item())] for p, c in zip(parts, counts, strict=True)])
+
+
+def global_sum(value: torch.Tensor) -> torch.Tensor:
+    """``value`` summed over DDP ranks (unchanged when alone)."""
+    if _ddp_world() == 1:
+        return value
+    total = value.clone()
+    dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    return total
+
+
+
+class GlobalBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm1d whose training statistics are those of the whole batch across DDP ranks.
+
+    Why not ``nn.SyncBatchNorm``: it only runs on accelerators, and multi-process training is
+    tested (and may run) on CPU with gloo. Alone, or in eval mode, this is exactly
+    ``nn.BatchNorm1d`` (same parameters, buffers and state-dict keys). Under DDP the per-channel
+    sums are all-reduced with autograd (``torch.distributed.nn``), so the normalisation, its
+    gradient and the running statistics equal those of one process with the whole batch.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or _ddp_world() == 1:
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce
+
+        dims = [0] + list(range(2, x.dim()))
+        count = x.numel() / x.shape[1]
+        stats = torch.cat([x.sum(dims), x.pow(2).sum(dims), x.new_tensor([count])])
+        stats = all_reduce(stats)
+        c = x.shape[1]
+        n = stats[-1]
+        mean = stats[:c] / n
+        var = (stats[c:2 * c] / n - mean.pow(2)).clamp_min(0.0)
+        if self.track_running_stats and self.running_mean is not None and self.running_var is not None:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                unbiased = var * (n / (n - 1).clamp_min(1.0))
+                self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+                self.running_var.mul_(1 - m).add_(unbiased.detach(), alpha=m)
+        shape = [1, c] + [1] * (x.dim() - 2)
+        y = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
+        if self.affine:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        return y
+
 @dataclass
 class Quantized:
     """What :class:`VectorQuantizer` returns.
@@ -271,8 +346,8 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def _count(self, indices: torch.Tensor) -> None:
-        share = torch.bincount(indices.flatten(), minlength=self.num_codes).to(self.usage.dtype)
-        share *= self.num_codes / max(1, indices.numel())
+        counts = global_sum(torch.bincount(indices.flatten(), minlength=self.num_codes).to(self.usage.dtype))
+        share = counts * (self.num_codes / max(1.0, float(counts.sum())))
         self.usage.mul_(self.usage_decay).add_(share, alpha=1.0 - self.usage_decay)
 
     @torch.no_grad()
@@ -280,11 +355,15 @@ class VectorQuantizer(nn.Module):
         """Move codes with usage below ``dead_threshold`` onto random rows of z (..., dim).
 
         Restarted codes get a usage of 1 (a grace period). Uses the global torch RNG, so a seeded
-        trainer stays reproducible. Returns how many codes moved.
+        trainer stays reproducible. Under DDP the rows are the global batch's (:func:`global_rows`)
+        and every rank draws the same numbers, so all ranks restart the same codes the same way.
+        Returns how many codes moved.
         """
         dead = (self.usage < self.dead_threshold).nonzero().flatten()
-        flat = z.detach().reshape(-1, z.shape[-1])
-        if dead.numel() == 0 or flat.shape[0] == 0:
+        if dead.numel() == 0:
+            return 0
+        flat = global_rows(z.detach().reshape(-1, z.shape[-1]))
+        if flat.shape[0] == 0:
             return 0
         pick = torch.randint(flat.shape[0], (dead.numel(),), device=flat.device)
         jitter = 1e-3 * flat.std().clamp_min(1e-6) * torch.randn(dead.numel(), flat.shape[1], device=flat.device)

@@ -229,6 +229,12 @@ class MM2FaceTransformer(nn.Module):
         elif levels:
             full = torch.cat([e for _, (e, _) in levels], dim=1)
             full_valid = torch.cat([m for _, (_, m) in levels], dim=1)
+            # Each level arrives padded to the batch's longest; move every row's real tokens to the
+            # front (in order) so a token's index encoding is the same as when the text comes
+            # alone (inference, batch 1) and does not depend on the other examples' lengths.
+            order = torch.sort((~full_valid).to(torch.uint8), dim=1, stable=True).indices
+            full = torch.gather(full, 1, order[..., None].expand_as(full))
+            full_valid = torch.gather(full_valid, 1, order)
         else:
             full, full_valid = w.new_zeros(b, 0, c.text_dim), torch.zeros(b, 0, dtype=torch.bool, device=w.device)
         prefix = self.full_proj(full) + self.text_type + index_encoding(full.shape[1], c.d_model, device=w.device)

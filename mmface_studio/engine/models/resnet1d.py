@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmface_studio.engine.models.base import MODEL_SPACES, FamilyModel, ModelConfigError, face_dim, register_family
+from mmface_studio.engine.models.layers import GlobalBatchNorm1d
 
 __all__ = ["ResNet1DConfig", "ResNet1DModel", "ResNet1DStream", "regression_loss", "sparsity_penalty"]
 
@@ -166,12 +167,13 @@ class BasicBlock1D(nn.Module):
     def __init__(self, c_in: int, c_out: int, kernel: int, *, stride: int = 1, causal: bool = False) -> None:
         super().__init__()
         self.conv1 = TemporalConv(c_in, c_out, kernel, stride=stride, causal=causal, bias=False)
-        self.bn1 = nn.BatchNorm1d(c_out)
+        self.bn1 = GlobalBatchNorm1d(c_out)
         self.conv2 = TemporalConv(c_out, c_out, kernel, causal=causal, bias=False)
-        self.bn2 = nn.BatchNorm1d(c_out)
+        self.bn2 = GlobalBatchNorm1d(c_out)
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(nn.Conv1d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm1d(c_out))
+            self.shortcut = nn.Sequential(nn.Conv1d(c_in, c_out, 1, stride=stride, bias=False),
+                                          GlobalBatchNorm1d(c_out))
 
     def forward(self, x: torch.Tensor, cache: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         y = F.relu(self.bn1(self.conv1(x, cache)))
