@@ -9,7 +9,9 @@ Batches come from ``training.datasets.collate``: ``motion`` (B, T, C) with ``mot
                  emotion as gamma (the seed's video prior), + the bi-LSTM emotion loss
     resnet1d     one phase: seed 004 Eq. 8 (per-frame L2) + beta x the decoding matrix sparsity;
                  the style reference is the clip's own motion reversed in time (same statistics,
-                 none of the timing, so the modulation cannot copy the answer)
+                 none of the timing, so the modulation cannot copy the answer). On the synthetic
+                 corpus (arkit52) the target is the *neutral* lip sync (:func:`neutral_lipsync`):
+                 the engine lays the emotion overlay and blinks on this family's output itself
     pose         "vqvae" then "generator" (seed 002: codes first, then the AR model on frozen codes)
     mm2face      "vqvae" then "transformer" (seed 001 stage I then stage II)
 """
@@ -89,6 +91,32 @@ class _FaceBasis:
         self.template = torch.from_numpy(rest[keep])
 
 
+def neutral_lipsync(face: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+    """The classic engine's lip sync before its emotion overlay, from a composed arkit52 face.
+
+    ``face`` (B, T, 52) in ``ARKIT_BLENDSHAPES`` order, ``gamma`` (B, T, 7) the clip's emotion
+    intensities. Inverts ``engine.classic.emotion.apply_emotion`` (subtract the emotion
+    directions, undo the articulation gain) and zeroes the blink and gaze shapes, which compose
+    sets from the blink plan. Why: for ResNet1D and MM2Face in arkit52 the neural engine applies
+    that overlay and the blinks to the model's output, so a model trained on emotional, blinking
+    targets learns their unpredictable average and the engine then adds the emotion a second
+    time. The inverse is exact except where the overlay clipped at 0 or 1 (rare) and for the
+    follow-voice term (weight 0.1), which the corpus does not store.
+    """
+    from mmface_studio.core.spaces import ARKIT_BLENDSHAPES
+    from mmface_studio.engine.classic import emotion as em
+
+    directions = torch.from_numpy(em.DIRECTIONS).to(face)
+    gain_per = torch.from_numpy(em.LIPSYNC_GAIN).to(face)
+    neutral = face - gamma.to(face) @ directions
+    rows = [ARKIT_BLENDSHAPES.index(c) for c in em.ARTICULATION]
+    gain = (1.0 + gamma.to(face) @ gain_per).clamp_min(0.25)[..., None]
+    neutral[..., rows] = neutral[..., rows] / gain
+    owned = [i for i, c in enumerate(ARKIT_BLENDSHAPES) if c.startswith(("eyeBlink", "eyeLook"))]
+    neutral[..., owned] = 0.0
+    return neutral.clamp(0.0, 1.0)
+
+
 class Audio2FlameTask:
     family = "audio2flame"
 
@@ -142,6 +170,8 @@ class ResNet1DTask:
         space = inner.config.space
         mel, _ = mel_batch(batch, model)
         target = batch["motion"][..., _rows(space)]
+        if space == "arkit52" and "emotion" in batch:
+            target = neutral_lipsync(target, batch["emotion"])
         mask = batch["motion_mask"]
         reference = torch.flip(target, dims=[1])
         pred = model(mel, target.shape[1], reference)
