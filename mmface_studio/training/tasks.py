@@ -217,16 +217,19 @@ class _TextCache:
         self._encoder: Any = None
 
     def _fill(self, texts: list[str]) -> None:
-        """Encode the strings not cached yet, in one encoder call (one string at a time is ~20x slower)."""
+        """Encode the strings not cached yet, batched by length (one string at a time is ~20x slower)."""
         missing = list(dict.fromkeys(t for t in texts if t not in self._items))
         if missing:
             if self._encoder is None:
                 from mmface_studio.engine.encoders.text import load_text_encoder
 
                 self._encoder = load_text_encoder(device="cpu")
-            enc = self._encoder.encode([t or "" for t in missing])
-            for i, text in enumerate(missing):
-                self._items[text] = enc.tokens[i][enc.mask[i]].detach().float().cpu()
+            missing.sort(key=len)  # similar lengths per call: padding costs as much as text
+            for start in range(0, len(missing), 16):
+                chunk = missing[start:start + 16]
+                enc = self._encoder.encode([t or "" for t in chunk])
+                for i, text in enumerate(chunk):
+                    self._items[text] = enc.tokens[i][enc.mask[i]].detach().float().cpu()
         for text in texts:
             self._items.move_to_end(text)
         while len(self._items) > self._size:
