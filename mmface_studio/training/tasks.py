@@ -9,7 +9,8 @@ Batches come from ``training.datasets.collate``: ``motion`` (B, T, C) with ``mot
                  emotion as gamma (the seed's video prior), + the bi-LSTM emotion loss
     resnet1d     one phase: seed 004 Eq. 8 (per-frame L2) + beta x the decoding matrix sparsity;
                  the style reference is the clip's own motion reversed in time (same statistics,
-                 none of the timing, so the modulation cannot copy the answer). On the synthetic
+                 none of the timing, so the modulation cannot copy the answer), and half the
+                 examples train the default style the engine uses instead. On the synthetic
                  corpus (arkit52) the target is the *neutral* lip sync (:func:`neutral_lipsync`):
                  the engine lays the emotion overlay and blinks on this family's output itself
     pose         "vqvae" then "generator" (seed 002: codes first, then the AR model on frozen codes)
@@ -174,7 +175,14 @@ class ResNet1DTask:
             target = neutral_lipsync(target, batch["emotion"])
         mask = batch["motion_mask"]
         reference = torch.flip(target, dims=[1])
-        pred = model(mel, target.shape[1], reference)
+        # Every other example uses the learned default style instead of its reference: the engine
+        # has no reference clip and uses that default, which otherwise would never be trained.
+        # By batch position, not by a random draw, so DDP ranks (contiguous slices of an even
+        # size) drop the same examples as one process with the whole batch.
+        style = inner.style_code(reference)
+        default = torch.arange(style.shape[0], device=style.device)[:, None] % 2 == 0
+        style = torch.where(default, inner.style_code(None, batch=style.shape[0]), style)
+        pred = model(mel, target.shape[1], style=style)
         data = regression_loss(pred, target, mask)
         sparsity = inner.sparsity_penalty()
         return {"loss": data + self.sparsity_weight * sparsity, "l2": data, "sparsity": sparsity}
