@@ -102,7 +102,8 @@ def write_card(stem: Path, info: dict[str, Any]) -> Path:
            "sentences are never trained on)." if "train_minutes" in data else "."),
         f"- Steps: {info['steps']} (batch {info['batch_size']} per process x {info['world_size']} process(es)); "
         f"wall time {info['wall_seconds'] / 60:.1f} min on {info['hardware']}.",
-        f"- Final training losses: {', '.join(f'{k} {v:.4f}' for k, v in info['final_losses'].items())}.", "",
+        f"- Final training losses: {', '.join(f'{k} {v:.4f}' for k, v in info['final_losses'].items())}.",
+        *([f"- Targets: {info['targets']}."] if info.get("targets") else []), "",
         "The targets are synthetic: the classic phonetic engine's output on TTS speech with random emotion "
         "and head-motion programs. The model learns to imitate that engine, not captured human faces.", "",
     ]
@@ -160,10 +161,12 @@ def _train(args: argparse.Namespace) -> int:
                           "feature_type": "logmel80", "parameters": info.parameter_count, "size_mb": size_mb,
                           "training_data": training, "steps": result.steps, "batch_size": args.batch,
                           "world_size": ctx.world_size, "wall_seconds": wall, "hardware": training["hardware"],
-                          "final_losses": result.last_losses})
+                          "final_losses": result.last_losses,
+                          "targets": getattr(trainer.task, "targets", "")})
         print(json.dumps({"checkpoint": str(stem.with_suffix(".safetensors")), "steps": result.steps,
                           "wall_seconds": round(wall, 1), "size_mb": round(size_mb, 2),
-                          "final_losses": result.last_losses}))
+                          "final_losses": result.last_losses,
+                          "targets": getattr(trainer.task, "targets", "")}))
     shutdown_distributed()
     return 0
 

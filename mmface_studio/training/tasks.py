@@ -120,6 +120,7 @@ def neutral_lipsync(face: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
 
 class Audio2FlameTask:
     family = "audio2flame"
+    targets = "the composed face; its emotion-augment network learns the clip's emotion program"
 
     def __init__(self, emotion_weight: float = 0.1) -> None:
         self.emotion_weight = emotion_weight
@@ -157,6 +158,8 @@ class Audio2FlameTask:
 
 class ResNet1DTask:
     family = "resnet1d"
+    targets = ("the neutral lip sync (the classic emotion overlay undone, blinks and gaze zeroed); "
+               "the engine lays emotion and blinks on it")
 
     def __init__(self, sparsity_weight: float = 1e-6) -> None:
         self.sparsity_weight = sparsity_weight
@@ -190,6 +193,7 @@ class ResNet1DTask:
 
 class PoseTask:
     family = "pose"
+    targets = "head yaw, pitch and roll of the classic head-motion program, with its style label"
 
     def prepare(self, model: Any, dataset: Any) -> None:
         mean, std = motion_statistics(dataset, _rows(model.config.space, pose=True))
@@ -263,6 +267,7 @@ class _TextCache:
 
 class MM2FaceTask:
     family = "mm2face"
+    targets = "the composed face and head pose, with the clip's five-level text"
 
     def __init__(self) -> None:
         self._text = _TextCache()
