@@ -18,6 +18,7 @@ from mmface_studio.core.performance import Performance
 from mmface_studio.core.tour import expression_tour
 from mmface_studio.rig.base import Rig
 from mmface_studio.rig.loading import load_rig
+from mmface_studio.ui.docks import DockTabTitles, side_dock, tab_bar_width
 from mmface_studio.ui.live.live_mode import install_live_mode
 from mmface_studio.ui.main_menus import build_menus
 from mmface_studio.ui.panels.channel_meter import ChannelMeter
@@ -55,15 +56,15 @@ class MainWindow(QMainWindow):
         self.identity_panel = IdentityPanel()
         self.identity_panel.identity_changed.connect(self._identity_edited)
         self.channel_meter = ChannelMeter()
-        self.generate_dock = self._dock("Generate", self.generate_panel, Qt.RightDockWidgetArea)
-        self.pose_dock = self._dock("Head pose", self.pose_panel, Qt.RightDockWidgetArea)
-        self.emotion_key_dock = self._dock("Emotion key", self.timeline.emotion_panel, Qt.RightDockWidgetArea)
-        self.identity_dock = self._dock("Identity", self.identity_panel, Qt.RightDockWidgetArea)
+        # Short tab titles so the five tabs (with Live) fit the column whole; the View menu says more.
+        self.generate_dock = side_dock(self, "Generate", self.generate_panel, "generate")
+        self.pose_dock = side_dock(self, "Pose", self.pose_panel, "head-pose", "Head pose")
+        self.emotion_key_dock = side_dock(self, "Emotion", self.timeline.emotion_panel, "emotion-key", "Emotion key")
+        self.identity_dock = side_dock(self, "Identity", self.identity_panel, "identity")
         self.channels_dock = self._dock("Active channels", self.channel_meter, Qt.RightDockWidgetArea)
         self.tabifyDockWidget(self.generate_dock, self.pose_dock)
         self.tabifyDockWidget(self.pose_dock, self.emotion_key_dock)
         self.tabifyDockWidget(self.emotion_key_dock, self.identity_dock)
-        self.generate_dock.raise_()
         self.timeline_dock = self._dock("Timeline", self.timeline, Qt.BottomDockWidgetArea)
         self.timeline_dock.setMinimumHeight(220)
 
@@ -78,6 +79,8 @@ class MainWindow(QMainWindow):
             self.statusBar().addPermanentWidget(widget)
         self._frame_times: list[float] = []
         self.live = install_live_mode(self)  # Live dock + status readout (issue 8)
+        self.generate_dock.raise_()  # after Live joined the tabs: tabbing a dock in makes it current
+        self._dock_tabs = DockTabTitles(self)
         build_menus(self)
         # Dock sizes only take once the window is laid out (before show, resizeDocks is ignored).
         QTimer.singleShot(0, self, self._size_docks)
@@ -95,9 +98,13 @@ class MainWindow(QMainWindow):
 
     # ----------------------------------------------------------------- building
     def _size_docks(self) -> None:
-        self.resizeDocks([self.generate_dock, self.channels_dock], [520, 260], Qt.Vertical)
-        self.resizeDocks([self.generate_dock], [360], Qt.Horizontal)
-        self.resizeDocks([self.timeline_dock], [420], Qt.Vertical)  # room for the curve editors under the rows
+        self.resizeDocks([self.generate_dock, self.channels_dock], [560, 160], Qt.Vertical)
+        width = max(360, tab_bar_width(self, self.generate_dock) + 8)  # every tab title whole
+        self.resizeDocks([self.generate_dock], [width], Qt.Horizontal)
+        # Room for the curve editors under the timeline rows; on a short window (1440x900) a little less,
+        # so the Generate panel above still shows its button without scrolling.
+        timeline = min(420, round(0.43 * self.height()))
+        self.resizeDocks([self.timeline_dock], [timeline], Qt.Vertical)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)

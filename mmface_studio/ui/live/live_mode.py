@@ -23,13 +23,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QLabel
+from PySide6.QtWidgets import QLabel
 
 from mmface_studio.audio.capture import CaptureError, MicCapture, list_input_devices
 from mmface_studio.core.document import SetAudio, SetBasePerformance
 from mmface_studio.engine.live import LiveRunner, LiveStats, LiveTake
 from mmface_studio.engine.request import EMOTIONS
 from mmface_studio.engine.stream import StreamSession
+from mmface_studio.ui.docks import side_dock
 from mmface_studio.ui.live.live_panel import LivePanel
 
 if TYPE_CHECKING:
@@ -265,12 +266,7 @@ class LiveMode(QObject):
 def install_live_mode(window: MainWindow) -> LiveMode:
     """Add the Live dock, its status-bar readout and the Ctrl+Shift+L action to ``window``."""
     live = LiveMode(window)
-    dock = QDockWidget("Live", window)
-    dock.setObjectName("live")
-    dock.setWidget(live.panel)
-    dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetClosable)
-    dock.setMinimumWidth(300)
-    window.addDockWidget(Qt.RightDockWidgetArea, dock)
+    dock = side_dock(window, "Live", live.panel, "live")
     dock.visibilityChanged.connect(lambda visible: visible and live.refresh_devices(only_once=True))
     window.tabifyDockWidget(window.identity_dock, dock)
     window.live_dock = dock
