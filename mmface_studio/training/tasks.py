@@ -33,7 +33,7 @@ def _rows(space: str, pose: bool = False) -> list[int]:
     return channel_rows(space, pose_channel_names(space) if pose else face_channel_names(space))
 
 
-def mel_batch(batch: dict[str, Any], model: Any) -> tuple[torch.Tensor, torch.Tensor]:
+def mel_batch(batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, F, 80) log-mel features and their mask: from the corpus when stored, else computed here."""
     if "mel" in batch:
         return batch["mel"], batch["mel_mask"]
@@ -51,10 +51,6 @@ def mel_batch(batch: dict[str, Any], model: Any) -> tuple[torch.Tensor, torch.Te
         out[i, :m.shape[0]], mask[i, :m.shape[0]] = m, True
     device = batch["motion"].device
     return torch.from_numpy(out).to(device), torch.from_numpy(mask).to(device)
-
-
-def _module(model: Any) -> Any:
-    return getattr(model, "module", model)
 
 
 def motion_statistics(dataset: Any, rows: list[int], limit: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
@@ -133,24 +129,23 @@ class Audio2FlameTask:
         from mmface_studio.engine.models.audio2flame import audio2flame_loss
         from mmface_studio.engine.models.emotion_control import emotion_prior_loss
 
-        inner = _module(model)
-        if inner.config.space != "arkit52":
+        if model.config.space != "arkit52":
             raise ValueError("Audio2FLAME training here uses the built-in head's ARKit basis (space arkit52).")
         if self._basis is None:
             self._basis = _FaceBasis()
-        mel, _ = mel_batch(batch, model)
+        mel, _ = mel_batch(batch)
         target = batch["motion"][..., _rows("arkit52")]
         mask = batch["motion_mask"]
         n = target.shape[1]
-        enc = inner.encode(mel, n)
-        base = inner.content(mel, n, enc)
+        enc = model.encode(mel, n)
+        base = model.content(mel, n, enc)
         gamma = batch["emotion"]
-        face = inner.augment(base, gamma)
+        face = model.augment(base, gamma)
         basis = self._basis.basis.to(face.device)
         # Padded frames: prediction := target, so they add nothing (the loss's mask is over vertices).
         face = torch.where(mask[..., None], face, target)
         losses = audio2flame_loss(face, target, basis, self._basis.mouth, self._basis.template.to(face.device))
-        logits = inner.emotion_predictor(enc.joined())
+        logits = model.emotion_predictor(enc.joined())
         emotion = emotion_prior_loss(logits, 4.0 * gamma, mask)
         total = losses["loss"] + self.emotion_weight * emotion
         return {"loss": total, "vertex": losses["vertex"], "mouth": losses["mouth"], "emotion": emotion}
@@ -170,9 +165,8 @@ class ResNet1DTask:
     def loss(self, model: Any, batch: dict[str, Any], phase: str) -> dict[str, torch.Tensor]:
         from mmface_studio.engine.models.resnet1d import regression_loss
 
-        inner = _module(model)
-        space = inner.config.space
-        mel, _ = mel_batch(batch, model)
+        space = model.config.space
+        mel, _ = mel_batch(batch)
         target = batch["motion"][..., _rows(space)]
         if space == "arkit52" and "emotion" in batch:
             target = neutral_lipsync(target, batch["emotion"])
@@ -182,12 +176,12 @@ class ResNet1DTask:
         # has no reference clip and uses that default, which otherwise would never be trained.
         # By batch position, not by a random draw, so DDP ranks (contiguous slices of an even
         # size) drop the same examples as one process with the whole batch.
-        style = inner.style_code(reference)
+        style = model.style_code(reference)
         default = torch.arange(style.shape[0], device=style.device)[:, None] % 2 == 0
-        style = torch.where(default, inner.style_code(None, batch=style.shape[0]), style)
+        style = torch.where(default, model.style_code(None, batch=style.shape[0]), style)
         pred = model(mel, target.shape[1], style=style)
         data = regression_loss(pred, target, mask)
-        sparsity = inner.sparsity_penalty()
+        sparsity = model.sparsity_penalty()
         return {"loss": data + self.sparsity_weight * sparsity, "l2": data, "sparsity": sparsity}
 
 
@@ -208,15 +202,14 @@ class PoseTask:
     def loss(self, model: Any, batch: dict[str, Any], phase: str) -> dict[str, torch.Tensor]:
         from mmface_studio.engine.models.pose import generator_loss, vqvae_losses
 
-        inner = _module(model)
-        pose = batch["motion"][..., _rows(inner.config.space, pose=True)]
+        pose = batch["motion"][..., _rows(model.config.space, pose=True)]
         valid = batch["motion_mask"]
         if phase == "vqvae":
-            parts = vqvae_losses(inner, pose, valid)
+            parts = vqvae_losses(model, pose, valid)
             return {"loss": parts["total"], "reconstruction": parts["reconstruction"],
                     "perplexity": parts["perplexity"]}
-        mel, _ = mel_batch(batch, model)
-        ce = generator_loss(inner, mel, pose, batch["pose_style"], valid)
+        mel, _ = mel_batch(batch)
+        ce = generator_loss(model, mel, pose, batch["pose_style"], valid)
         return {"loss": ce, "cross_entropy": ce}
 
 
@@ -287,22 +280,21 @@ class MM2FaceTask:
         return batch["motion"][..., _rows(space) + _rows(space, pose=True)]
 
     def loss(self, model: Any, batch: dict[str, Any], phase: str) -> dict[str, torch.Tensor]:
-        inner = _module(model)
-        motion = self.motion(batch, inner.config.space)
+        motion = self.motion(batch, model.config.space)
         mask = batch["motion_mask"]
         if phase == "vqvae":
-            parts = inner.vqvae_loss(motion, mask=mask)
+            parts = model.vqvae_loss(motion, mask=mask)
             return {"loss": parts["total"], "recon": parts["recon"]}
         with torch.no_grad():
-            was = inner.vqvae.training
-            inner.vqvae.eval()
-            tokens = inner.vqvae.encode(motion)
-            inner.vqvae.train(was)
-        token_mask = mask[:, ::inner.vqvae.downsample][:, :tokens.shape[1]]
-        mel, mel_mask = mel_batch(batch, model)
+            was = model.vqvae.training
+            model.vqvae.eval()
+            tokens = model.vqvae.encode(motion)
+            model.vqvae.train(was)
+        token_mask = mask[:, ::model.vqvae.downsample][:, :tokens.shape[1]]
+        mel, mel_mask = mel_batch(batch)
         mel_mask = mel_mask & batch["has_audio"].to(mel_mask.device)[:, None]
         text = self._text.batch(batch["text"], motion.device)
-        ce = inner.token_loss(tokens, text, mel, audio_mask=mel_mask, token_mask=token_mask)
+        ce = model.token_loss(tokens, text, mel, audio_mask=mel_mask, token_mask=token_mask)
         return {"loss": ce, "cross_entropy": ce}
 
 

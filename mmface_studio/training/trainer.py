@@ -57,7 +57,11 @@ class TrainingTask(Protocol):
     def phases(self, total_steps: int) -> list[Phase]: ...
 
     def loss(self, model: nn.Module, batch: dict[str, Any], phase: str) -> dict[str, torch.Tensor]:
-        """Scalar losses for a batch; ``"loss"`` is optimised, the others are logged."""
+        """Scalar losses for a batch; ``"loss"`` is optimised, the others are logged.
+
+        ``model`` is always the plain model (under DDP the wrapper is around this call), so a task
+        may call its sub-modules directly.
+        """
         ...
 
 
