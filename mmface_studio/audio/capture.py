@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from mmface_studio.audio.output_device import negotiate_rate, pick_device_index
+from mmface_studio.audio.output_device import negotiate_rate, pick_device_index, portaudio
 from mmface_studio.audio.ring_buffer import BlockTimes, SampleRing
 from mmface_studio.audio.stream_dsp import LevelMeter, StreamResampler
 
@@ -77,12 +77,9 @@ class DeviceLostError(CaptureError):
 
 
 def _portaudio() -> Any:
-    """Import sounddevice on first use: importing it loads PortAudio, which may be missing."""
-    try:
-        import sounddevice
-    except (OSError, ImportError) as exc:
-        raise NoInputError(f"Microphone input is unavailable: PortAudio could not be loaded ({exc}).") from exc
-    return sounddevice
+    """sounddevice, or :class:`NoInputError` when PortAudio cannot be loaded."""
+    return portaudio(lambda reason: NoInputError(f"Microphone input is unavailable: PortAudio could not be loaded "
+                                                 f"({reason})."))
 
 
 def _host_names(sd: Any) -> list[str]:

@@ -37,12 +37,20 @@ class NoOutputError(Exception):
     """Why no device can be used; the message is what the status line shows."""
 
 
-def portaudio() -> Any:
-    """Import sounddevice on first use: importing it loads PortAudio, which may be missing."""
+def _no_output(reason: str) -> Exception:
+    return NoOutputError(f"Audio output unavailable ({reason}): playing silently.")
+
+
+def portaudio(missing: Callable[[str], Exception] = _no_output) -> Any:
+    """Import sounddevice on first use: importing it loads PortAudio, which may be missing.
+
+    ``missing`` turns the loader's reason into the caller's error (output: a silent-playback
+    status; capture: "no microphone input"), so playback and capture share one loader.
+    """
     try:
         import sounddevice
     except (OSError, ImportError) as exc:
-        raise NoOutputError(f"Audio output unavailable ({exc}): playing silently.") from exc
+        raise missing(str(exc)) from exc
     return sounddevice
 
 
